@@ -1,0 +1,98 @@
+"""Shared skeleton of the reference mixers: projections, short convolutions, heads, output.
+
+Every reference follows the Zoology/flash-linear-attention recipe used in the literature:
+q/k/v projections, a short causal depthwise convolution on each (kernel 4), a per-head
+sequence op from ``asiarch.ops``, and an output projection. Subclasses choose the feature
+maps, gates and the op. Initialisation conventions (see ``init_slow_decay_bias`` and
+``IdentityGate``) are part of the reference definition: at CPU budgets a layer that starts
+with random-sign output gates or fast forgetting cannot learn in time and would be ranked
+down for its initialisation rather than its design.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from asiarch.ops import causal_conv1d
+
+SHORT_CONV_SIZE = 4
+# Per-step decay at initialisation, as -log(decay): between 1e-3 and 1e-2 means a memory
+# half-life of roughly 70–700 tokens, slow compared with our 64–128-token training sequences.
+SLOW_DECAY_RANGE = (1e-3, 1e-2)
+
+
+class ShortConv(nn.Module):
+    """Causal depthwise convolution over time, followed by SiLU, as used on q/k/v by modern linear RNNs."""
+
+    def __init__(self, channels: int, kernel_size: int = SHORT_CONV_SIZE, activation: bool = True) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(kernel_size)
+        self.weight = nn.Parameter(torch.empty(channels, kernel_size).uniform_(-bound, bound))
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = causal_conv1d(x, self.weight)
+        return nn.functional.silu(y) if self.activation else y
+
+
+def init_slow_decay_bias(size: int, low: float = SLOW_DECAY_RANGE[0], high: float = SLOW_DECAY_RANGE[1]) -> torch.Tensor:
+    """Bias b with softplus(b) log-uniform in [low, high], so that -softplus(Wx + b) starts as slow forgetting."""
+    target = torch.exp(torch.empty(size).uniform_(math.log(low), math.log(high)))
+    return target + torch.log(-torch.expm1(-target))
+
+
+class IdentityGate(nn.Module):
+    """Output gate 2·sigmoid(W x) with W = 0 at init: exactly the identity at start, learnable after."""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d_in, d_out, bias=False)
+        nn.init.zeros_(self.proj.weight)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y * (2.0 * torch.sigmoid(self.proj(x)))
+
+
+class HeadMixer(nn.Module):
+    """q/k/v projections + short convs + heads + output projection around a per-head op.
+
+    Subclasses implement ``mix(q, k, v, x)`` on (B, H, T, Dh) tensors; ``x`` is the layer input
+    (B, T, D) for computing data-dependent gates.
+    """
+
+    output_norm: bool = True
+
+    def __init__(self, d_model: int, num_heads: int, use_short_conv: bool = True) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+        self.d_model, self.num_heads, self.head_dim = d_model, num_heads, d_model // num_heads
+        self.q_proj = nn.Linear(d_model, d_model, bias=False)
+        self.k_proj = nn.Linear(d_model, d_model, bias=False)
+        self.v_proj = nn.Linear(d_model, d_model, bias=False)
+        self.convs = nn.ModuleList(ShortConv(d_model) for _ in range(3)) if use_short_conv else None
+        self.head_norm = nn.RMSNorm(self.head_dim) if self.output_norm else None
+        self.o_proj = nn.Linear(d_model, d_model, bias=False)
+
+    def heads(self, t: torch.Tensor) -> torch.Tensor:
+        return rearrange(t, "b t (h d) -> b h t d", h=self.num_heads)
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def gate_output(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if self.convs is not None:
+            q, k, v = (conv(t) for conv, t in zip(self.convs, (q, k, v)))
+        o = self.mix(self.heads(q), self.heads(k), self.heads(v), x)
+        if self.head_norm is not None:
+            o = self.head_norm(o)
+        y = rearrange(o, "b h t d -> b t (h d)")
+        return self.o_proj(self.gate_output(x, y))

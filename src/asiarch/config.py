@@ -1,0 +1,238 @@
+"""One configuration tree for the whole system, loaded from YAML with dotted CLI overrides.
+
+Every key is declared and documented here; unknown keys are errors (a typo must never be
+silently ignored, because a mistyped budget would change what a campaign means). Task
+parameters are the one exception kept open here: each task validates its own ``params``
+with its own model in ``asiarch.bench.tasks`` — this module imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported to the user as one line naming the key and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Strict):
+    """The language-model backbone wrapped around every mixer (identical for all candidates)."""
+
+    d_model: int = Field(64, gt=0, description="Residual-stream width.")
+    n_layers: int = Field(2, gt=0, description="Number of [norm → mixer → residual (→ norm → MLP → residual)] blocks.")
+    num_heads: int = Field(2, gt=0, description="Heads passed to the mixer; d_model must be divisible by it.")
+    mlp_ratio: float = Field(
+        0.0, ge=0, description="Hidden width of the per-block MLP as a multiple of d_model; 0 means no MLP."
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelConfig:
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by num_heads={self.num_heads}")
+        return self
+
+
+class OptimConfig(_Strict):
+    """AdamW with linear warm-up and cosine decay; decay applies to matrices only."""
+
+    beta1: float = Field(0.9, gt=0, lt=1, description="AdamW first-moment decay.")
+    beta2: float = Field(0.98, gt=0, lt=1, description="AdamW second-moment decay.")
+    weight_decay: float = Field(0.1, ge=0, description="Decoupled weight decay on parameters with ≥ 2 dims.")
+    warmup_frac: float = Field(0.05, ge=0, lt=1, description="Fraction of steps spent in linear warm-up.")
+    min_lr_frac: float = Field(0.0, ge=0, le=1, description="Cosine schedule floor as a fraction of the peak lr.")
+    grad_clip: float = Field(1.0, gt=0, description="Global gradient-norm clip.")
+
+
+class TrainConfig(_Strict):
+    """How long and how hard one task run trains."""
+
+    steps: int = Field(600, gt=0, description="Optimizer steps.")
+    batch_size: int = Field(64, gt=0, description="Sequences per step.")
+    lrs: list[float] = Field(
+        default_factory=lambda: [1e-2, 3e-3],
+        min_length=1,
+        description="Peak learning rates tried, each in its own process; the best test metric is kept. "
+        "Measured: at CPU budgets the learning rate moves results as much as the architecture does.",
+    )
+    eval_batch_size: int = Field(250, gt=0, description="Sequences per forward pass when scoring test splits.")
+    curve_points: int = Field(50, gt=1, description="Points kept of the training-loss curve.")
+    divergence_loss: float = Field(
+        1e3, gt=0, description="A training loss above this (or non-finite) stops the run as diverged."
+    )
+
+
+class TaskRunConfig(_Strict):
+    """One task of a stage: which data, which model size, which training budget."""
+
+    task: str = Field(description="Task name in the registry (asiarch.bench.tasks.TASKS).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Task parameters, validated by the task.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    weight: float = Field(1.0, ge=0, description="Weight of this task in the stage's aggregate fitness.")
+
+
+class StageConfig(_Strict):
+    """An evaluation stage: a set of task runs, repeated over seeds."""
+
+    description: str = ""
+    seeds: int = Field(1, gt=0, description="Seeds per candidate evaluation at this stage.")
+    reference_seeds: int = Field(
+        3, ge=2, description="Seeds per reference architecture; their spread defines 'noise' at this stage."
+    )
+    tasks: dict[str, TaskRunConfig] = Field(description="Task runs keyed by a short label used in tables.")
+
+
+def _mqar_run(steps: int) -> TaskRunConfig:
+    return TaskRunConfig(
+        task="mqar",
+        params={"vocab_size": 8192, "seq_len": 64, "num_kv_pairs": 8, "test_kv_pairs": [4, 8, 16]},
+        model=ModelConfig(d_model=64, n_layers=2, num_heads=2, mlp_ratio=0),
+        train=TrainConfig(steps=steps, batch_size=64, lrs=[1e-2, 3e-3]),
+    )
+
+
+def _byte_lm_run(steps: int, d_model: int) -> TaskRunConfig:
+    return TaskRunConfig(
+        task="byte_lm",
+        params={"seq_len": 128},
+        model=ModelConfig(d_model=d_model, n_layers=2, num_heads=2, mlp_ratio=2),
+        train=TrainConfig(steps=steps, batch_size=32, lrs=[3e-3]),
+    )
+
+
+def _mad_run(task: str, steps: int) -> TaskRunConfig:
+    return TaskRunConfig(
+        task=task,
+        model=ModelConfig(d_model=64, n_layers=2, num_heads=2, mlp_ratio=0),
+        train=TrainConfig(steps=steps, batch_size=64, lrs=[1e-2, 3e-3]),
+    )
+
+
+def default_stages() -> dict[str, StageConfig]:
+    """The built-in screen and confirm stages, sized for a 2-core CPU (see README, 'Evaluation')."""
+    return {
+        "screen": StageConfig(
+            description="Recall at two learning rates plus a short byte-LM check: about a CPU-minute per run.",
+            seeds=1,
+            reference_seeds=3,
+            tasks={"mqar": _mqar_run(steps=600), "lm": _byte_lm_run(steps=200, d_model=64)},
+        ),
+        "confirm": StageConfig(
+            description="All tasks, more seeds, longer language modelling: only for screen winners.",
+            seeds=5,
+            reference_seeds=5,
+            tasks={
+                "mqar": _mqar_run(steps=800),
+                "selective_copy": _mad_run("selective_copy", steps=600),
+                "noisy_recall": _mad_run("noisy_recall", steps=600),
+                "fuzzy_recall": _mad_run("fuzzy_recall", steps=600),
+                "lm": _byte_lm_run(steps=500, d_model=128),
+            },
+        ),
+    }
+
+
+class ExecutionConfig(_Strict):
+    """Where evaluation jobs run: a local pool of fresh single-thread processes by default."""
+
+    workers: int = Field(
+        2, gt=0, description="Parallel job processes. Measured: one thread per process beats threads in one process."
+    )
+    threads_per_worker: int = Field(1, gt=0, description="torch intra-op threads inside each job process.")
+    job_timeout_s: float = Field(1800.0, gt=0, description="Wall-clock limit of one training job.")
+
+
+class Config(_Strict):
+    """The root of the configuration tree."""
+
+    stages: dict[str, StageConfig] = Field(default_factory=default_stages)
+    references: list[str] = Field(
+        default_factory=lambda: [
+            "softmax",
+            "deltanet",
+            "gated_deltanet",
+            "gla",
+            "mamba2",
+            "retnet",
+            "linear_elu",
+        ],
+        min_length=1,
+        description="Reference architectures from asiarch.arch.zoo that define 'normal' at each stage.",
+    )
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "asiarch",
+        description="Per-machine cache (reference baselines). Safe to delete.",
+    )
+
+    def stage(self, name: str) -> StageConfig:
+        if name not in self.stages:
+            raise ConfigError(f"unknown stage {name!r}; configured stages: {', '.join(self.stages)}")
+        return self.stages[name]
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
+    node[leaf] = value
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value (e.g. execution.workers=4)")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(root)"
+    return f"config key {where}: {first['msg']} (got {first.get('input')!r})"
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Build the config from defaults, an optional YAML file, then ``key.path=value`` overrides."""
+    tree: dict[str, Any] = Config().model_dump(mode="json")
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        tree = _merge(tree, loaded)
+    for text in overrides or []:
+        key, value = _parse_override(text)
+        _set_dotted(tree, key, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``update`` into ``base``; a stage or task given in YAML replaces the default whole."""
+    merged = dict(base)
+    for key, value in update.items():
+        if key == "stages" and isinstance(value, dict):
+            merged[key] = {**base.get(key, {}), **value}
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
