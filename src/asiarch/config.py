@@ -124,7 +124,7 @@ def default_stages() -> dict[str, StageConfig]:
             description="Recall at two learning rates plus a short byte-LM check: about a CPU-minute per run.",
             seeds=1,
             reference_seeds=3,
-            tasks={"mqar": _mqar_run(steps=600), "lm": _byte_lm_run(steps=200, d_model=64)},
+            tasks={"mqar": _mqar_run(steps=600), "lm": _byte_lm_run(steps=150, d_model=64)},
         ),
         "confirm": StageConfig(
             description="All tasks, more seeds, longer language modelling: only for screen winners.",

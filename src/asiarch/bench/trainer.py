@@ -1,0 +1,132 @@
+"""Budgeted training of one mixer on one task at one learning rate and seed.
+
+Deliberately plain: AdamW, linear warm-up then cosine decay, gradient clipping, weight decay on
+matrices only, loss (and logits) only at supervised positions. Everything that varies between
+runs comes from the config, the seed and the mixer; two runs with the same inputs give the same
+numbers on the same machine (single-threaded CPU kernels are deterministic).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.nn import functional as F
+
+from asiarch.arch.backbone import LanguageModel, MixerFactory
+from asiarch.bench import metrics
+from asiarch.bench.tasks.base import Task
+from asiarch.config import OptimConfig, TaskRunConfig
+
+ProgressCallback = Callable[[int, float], None]
+
+
+@dataclass
+class RunResult:
+    """What one training run measured; plain data so it crosses process boundaries as a dict."""
+
+    task: str
+    seed: int
+    lr: float
+    metric: str
+    splits: dict[str, float]
+    value: float
+    curve: list[tuple[int, float]]
+    steps_done: int
+    diverged: bool
+    wall_s: float
+    cpu_s: float
+    parameters: int
+    mixer_parameters: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_at(step: int, steps: int, peak: float, optim: OptimConfig) -> float:
+    """Linear warm-up to ``peak``, then cosine decay to ``min_lr_frac * peak``."""
+    warmup = max(1, int(optim.warmup_frac * steps))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    floor = optim.min_lr_frac * peak
+    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, optim: OptimConfig) -> torch.optim.AdamW:
+    """AdamW that decays matrices (projections, embeddings) but not gains, biases or decay rates."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": optim.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr, betas=(optim.beta1, optim.beta2))
+
+
+def _curve(losses: list[float], points: int) -> list[tuple[int, float]]:
+    """Down-sample the per-step losses to about ``points`` window means, keyed by their last step."""
+    window = max(1, len(losses) // points)
+    return [
+        (min(start + window, len(losses)), sum(losses[start : start + window]) / len(losses[start : start + window]))
+        for start in range(0, len(losses), window)
+    ]
+
+
+def train_and_evaluate(
+    mixer_factory: MixerFactory,
+    task: Task,
+    run: TaskRunConfig,
+    lr: float,
+    seed: int,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Train a fresh model built around ``mixer_factory`` and score it on the task's test splits."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    torch.manual_seed(seed)
+    model = LanguageModel(
+        task.vocab_size, run.model.d_model, run.model.n_layers, run.model.mlp_ratio, mixer_factory
+    )
+    optimizer = make_optimizer(model, lr, run.optim)
+    generator = torch.Generator().manual_seed(seed)
+    steps = run.train.steps
+    losses: list[float] = []
+    diverged = False
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, steps, lr, run.optim)
+        batch = task.train_batch(run.train.batch_size, generator)
+        logits, targets, aux = metrics.supervised_logits(model, batch)
+        loss = F.cross_entropy(logits, targets) + aux
+        value = float(loss.detach())
+        if not math.isfinite(value) or value > run.train.divergence_loss:
+            diverged = True
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), run.optim.grad_clip)
+        optimizer.step()
+        losses.append(value)
+        if on_progress is not None:
+            on_progress(step + 1, value)
+    if diverged:
+        splits = {name: metrics.worst_value(task.metric) for name in task.test_splits()}
+    else:
+        splits = metrics.score_task(model, task.test_splits(), task.metric, run.train.eval_batch_size)
+    return RunResult(
+        task=task.name,
+        seed=seed,
+        lr=lr,
+        metric=task.metric,
+        splits=splits,
+        value=metrics.primary(splits),
+        curve=_curve(losses, run.train.curve_points),
+        steps_done=len(losses),
+        diverged=diverged,
+        wall_s=time.perf_counter() - wall0,
+        cpu_s=time.process_time() - cpu0,
+        parameters=sum(p.numel() for p in model.parameters()),
+        mixer_parameters=sum(p.numel() for block in model.blocks for p in block.mixer.parameters()),
+    )

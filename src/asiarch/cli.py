@@ -1,0 +1,168 @@
+"""The ``asiarch`` command line."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from asiarch.bench.baselines import BaselineCache
+from asiarch.bench.tasks import make_task
+from asiarch.config import Config, ConfigError, load_config
+from asiarch.execute.evaluate import evaluate_all, reference_evaluations
+from asiarch.execute.local import LocalExecutor
+from asiarch.terminal import evaluation_tables, job_progress
+
+app = typer.Typer(
+    help="Autonomous, statistically honest discovery of sub-quadratic sequence-mixing layers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (see configs/).")]
+SetOption = Annotated[
+    Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set execution.workers=4.")
+]
+StageOption = Annotated[str, typer.Option("--stage", help="Evaluation stage: screen or confirm.")]
+ReferencesOption = Annotated[
+    Optional[str], typer.Option("--references", help="Comma-separated zoo names; default: all in the config.")
+]
+
+
+def fail(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _config(config: Path | None, overrides: list[str] | None) -> Config:
+    try:
+        cfg = load_config(config, overrides)
+        for stage in cfg.stages.values():
+            for label, run in stage.tasks.items():
+                try:
+                    make_task(run.task, run.params)
+                except (KeyError, ValueError) as exc:
+                    raise ConfigError(f"stage task {label!r}: {exc}") from exc
+        return cfg
+    except ConfigError as exc:
+        fail(str(exc))
+        raise
+
+
+def _references(cfg: Config, names: str | None) -> list[str]:
+    from asiarch.arch.zoo import ZOO
+
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names is not None else cfg.references
+    unknown = [n for n in chosen if n not in ZOO]
+    if unknown:
+        fail(f"unknown reference {unknown[0]!r}; choose from: {', '.join(ZOO)}")
+    return chosen
+
+
+def _check_candidate_file(path: Path) -> None:
+    """Reject unreadable or unparsable files before any job starts; the code itself only runs in a worker."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"candidate file {path} does not exist")
+    except UnicodeDecodeError:
+        fail(f"candidate file {path} is not UTF-8 text; pass a Python source file")
+    except OSError as exc:
+        fail(f"cannot read candidate file {path}: {exc.strerror}")
+    try:
+        ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        fail(f"candidate file {path} has a syntax error at line {exc.lineno}: {exc.msg}")
+
+
+def _executor(cfg: Config) -> LocalExecutor:
+    run = cfg.execution
+    return LocalExecutor(run.workers, run.threads_per_worker, run.job_timeout_s)
+
+
+@app.command("eval")
+def eval_command(
+    file: Annotated[Path, typer.Argument(help="Candidate file: a Mixer class or an ASI-Arch DeltaNet file.")],
+    stage: StageOption = "screen",
+    seeds: Annotated[Optional[int], typer.Option("--seeds", min=1, help="Seeds for the candidate.")] = None,
+    references: ReferencesOption = None,
+    save: Annotated[Optional[Path], typer.Option("--save", help="Also write all results as JSON here.")] = None,
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Train a candidate on a stage's tasks and compare it with the reference architectures.
+
+    Reference results are computed once per machine and cached; nothing else is stored unless --save is given.
+    """
+    cfg = _config(config, overrides)
+    stage_cfg = _stage(cfg, stage)
+    names = _references(cfg, references)
+    _check_candidate_file(file)
+    executor = _executor(cfg)
+    refs = reference_evaluations(
+        names, stage, stage_cfg, executor, BaselineCache(cfg.cache_dir), job_progress(console, "references")
+    )
+    candidate_seeds = range(seeds or stage_cfg.seeds)
+    found, wall = evaluate_all(
+        {str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name)
+    )
+    evaluation = found[str(file)]
+    for failure in evaluation.failures:
+        errors.print(f"[red]job failed[/] {failure.job.describe()}: {failure.error}", highlight=False)
+        if failure.detail:
+            errors.print(failure.detail, highlight=False, markup=False)
+    if not evaluation.rows:
+        fail(f"every job of {file} failed; the first error is above")
+    for table in evaluation_tables({file.name: evaluation}, refs, stage, wall):
+        console.print(table)
+    if save is not None:
+        payload = {
+            ev.candidate: [{"label": label, **result.to_dict()} for label, result in ev.rows]
+            for ev in (evaluation, *refs.values())
+        }
+        save.write_text(json.dumps(payload, indent=1))
+        console.print(f"results written to {save}")
+
+
+@app.command()
+def baselines(
+    stage: StageOption = "screen",
+    references: ReferencesOption = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Recompute even if cached.")] = False,
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Compute (or show cached) results of the reference architectures at a stage on this machine."""
+    cfg = _config(config, overrides)
+    stage_cfg = _stage(cfg, stage)
+    executor = _executor(cfg)
+    cache = BaselineCache(cfg.cache_dir)
+    refs = reference_evaluations(
+        _references(cfg, references), stage, stage_cfg, executor, cache, job_progress(console, "references"), refresh
+    )
+    for table in evaluation_tables({}, refs, stage, None):
+        console.print(table)
+    console.print(f"cached in {cache.path(stage, stage_cfg, executor.threads)}")
+
+
+def _stage(cfg: Config, name: str):
+    try:
+        return cfg.stage(name)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise
+
+
+@app.command("config")
+def show_config(config: ConfigOption = None, overrides: SetOption = None) -> None:
+    """Print the effective configuration as YAML (defaults, then the file, then --set overrides)."""
+    import yaml
+
+    cfg = _config(config, overrides)
+    console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), highlight=False, markup=False)

@@ -1,0 +1,42 @@
+"""The local executor runs real jobs in real spawned processes and turns every failure into an outcome."""
+
+from pathlib import Path
+
+from asiarch.bench.stages import TrainingJob
+from asiarch.execute.local import LocalExecutor
+from tests.helpers import tiny_run
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def job(candidate: str, seed: int = 0) -> TrainingJob:
+    return TrainingJob(candidate, "mqar", tiny_run(), 3e-3, seed)
+
+
+def test_runs_reference_jobs_in_order_with_progress():
+    seen: dict[int, int] = {}
+    outcomes = LocalExecutor(2, 1, 120).run(
+        [job("zoo:deltanet", 0), job("zoo:softmax", 1), job("zoo:gla", 2)],
+        lambda index, steps: seen.__setitem__(index, steps),
+    )
+    assert [o.job.seed for o in outcomes] == [0, 1, 2]
+    assert all(o.error is None and o.result["steps_done"] == 6 for o in outcomes)
+    assert seen == {0: 6, 1: 6, 2: 6}
+
+
+def test_candidate_exception_becomes_a_one_line_error():
+    (outcome,) = LocalExecutor(1, 1, 120).run([job(str(FIXTURES / "raises.py"))])
+    assert outcome.result is None
+    assert "refuses to be built" in outcome.error and "\n" not in outcome.error
+    assert "raises.py" in outcome.detail
+
+
+def test_hanging_candidate_is_killed_at_the_time_limit():
+    (outcome,) = LocalExecutor(1, 1, 8).run([job(str(FIXTURES / "hangs.py"))])
+    assert outcome.result is None and "time limit" in outcome.error
+
+
+def test_dying_worker_is_reported_with_its_exit_code():
+    outcomes = LocalExecutor(2, 1, 120).run([job(str(FIXTURES / "exits.py")), job("zoo:softmax")])
+    assert "exit code 3" in outcomes[0].error
+    assert outcomes[1].error is None

@@ -1,0 +1,116 @@
+"""The command line end to end, with real (tiny) training jobs in real worker processes."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from asiarch.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+runner = CliRunner()
+
+TINY_STAGE = {
+    "seeds": 1,
+    "reference_seeds": 2,
+    "tasks": {
+        "mqar": {
+            "task": "mqar",
+            "params": {"vocab_size": 64, "seq_len": 32, "num_kv_pairs": 4, "test_kv_pairs": [2, 4], "test_examples": 16},
+            "model": {"d_model": 16, "n_layers": 1, "num_heads": 2},
+            "train": {"steps": 5, "batch_size": 4, "lrs": [0.01, 0.003], "eval_batch_size": 8},
+        },
+        "lm": {
+            "task": "byte_lm",
+            "params": {"seq_len": 16, "test_windows": 8},
+            "model": {"d_model": 16, "n_layers": 1, "num_heads": 2, "mlp_ratio": 2},
+            "train": {"steps": 3, "batch_size": 2, "lrs": [0.003], "eval_batch_size": 8},
+        },
+    },
+}
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    config = {"cache_dir": str(tmp_path / "cache"), "stages": {"screen": TINY_STAGE}}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.mark.parametrize("example", ["asi_arch_deltanet.py", "gated_deltanet_mixer.py"])
+def test_eval_prints_candidate_next_to_references(tiny_config, tmp_path, example):
+    saved = tmp_path / "results.json"
+    result = invoke(
+        "eval", str(EXAMPLES / example), "--config", str(tiny_config), "--references", "softmax,linear_elu",
+        "--save", str(saved),
+    )
+    assert result.exit_code == 0, result.output
+    for text in (example, "softmax", "linear_elu", "mqar", "lm", "kv2", "kv4", "±"):
+        assert text in result.output
+    rows = json.loads(saved.read_text())
+    assert {len(v) for k, v in rows.items() if k.startswith("zoo:")} == {2 * 3}
+    assert len(rows[str(EXAMPLES / example)]) == 3
+
+
+def test_references_are_cached_and_reused(tiny_config, tmp_path):
+    first = invoke("baselines", "--config", str(tiny_config), "--references", "retnet")
+    assert first.exit_code == 0, first.output
+    (cache_file,) = (tmp_path / "cache").rglob("screen-*.json")
+    before = cache_file.stat().st_mtime_ns
+    again = invoke("eval", str(EXAMPLES / "gated_deltanet_mixer.py"), "--config", str(tiny_config), "--references", "retnet")
+    assert again.exit_code == 0, again.output
+    assert cache_file.stat().st_mtime_ns == before
+    cached = json.loads(cache_file.read_text())
+    assert sorted(r["seed"] for _, r in cached["references"]["retnet"]) == [0, 0, 0, 1, 1, 1]  # two mqar learning rates and one lm run per seed
+
+
+def test_no_results_are_stored_without_save(tiny_config, tmp_path):
+    result = invoke("eval", str(EXAMPLES / "gated_deltanet_mixer.py"), "--config", str(tiny_config), "--references", "softmax")
+    assert result.exit_code == 0, result.output
+    written = {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*") if p.is_file()}
+    assert written == {"tiny.yaml", "cache"}
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["eval", "missing.py"], "does not exist"),
+        (["eval", "BROKEN", "--references", "softmax"], "syntax error at line 2"),
+        (["eval", "examples/gated_deltanet_mixer.py", "--stage", "scale"], "unknown stage 'scale'"),
+        (["eval", "examples/gated_deltanet_mixer.py", "--set", "execution.workers=zero"], "execution.workers"),
+        (["eval", "examples/gated_deltanet_mixer.py", "--references", "lstm"], "unknown reference 'lstm'"),
+        (["baselines", "--set", "stages.screen.tasks.mqar.params.vocab=3"], "unknown key 'vocab'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, args, expected):
+    monkeypatch.chdir(ROOT)
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\nclass Mixer(:\n")
+    args = [str(broken) if a == "BROKEN" else a for a in args]
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+
+
+def test_failing_candidate_reports_its_error(tiny_config, tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch\n\nclass Mixer(torch.nn.Module):\n    def __init__(self, d_model, num_heads):\n        super().__init__()\n\n    def forward(self, x):\n        return x[:, :-1]\n")
+    result = invoke("eval", str(bad), "--config", str(tiny_config), "--references", "softmax")
+    assert result.exit_code == 2
+    assert "differs from its input shape" in result.output and "every job" in result.output
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("eval", "baselines", "config"):
+        assert command in result.output
