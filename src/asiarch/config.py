@@ -57,7 +57,7 @@ class TrainConfig(_Strict):
     steps: int = Field(600, gt=0, description="Optimizer steps.")
     batch_size: int = Field(64, gt=0, description="Sequences per step.")
     lrs: list[float] = Field(
-        default_factory=lambda: [1e-2, 3e-3],
+        default_factory=lambda: [1e-2],
         min_length=1,
         description="Peak learning rates tried, each in its own process; the best test metric is kept. "
         "Measured: at CPU budgets the learning rate moves results as much as the architecture does.",
@@ -96,16 +96,16 @@ def _mqar_run(steps: int) -> TaskRunConfig:
         task="mqar",
         params={"vocab_size": 8192, "seq_len": 64, "num_kv_pairs": 8, "test_kv_pairs": [4, 8, 16]},
         model=ModelConfig(d_model=64, n_layers=2, num_heads=2, mlp_ratio=0),
-        train=TrainConfig(steps=steps, batch_size=64, lrs=[1e-2, 3e-3]),
+        train=TrainConfig(steps=steps, batch_size=64, lrs=[1e-2, 2e-2]),
     )
 
 
-def _byte_lm_run(steps: int, d_model: int) -> TaskRunConfig:
+def _byte_lm_run(steps: int, d_model: int, lrs: list[float]) -> TaskRunConfig:
     return TaskRunConfig(
         task="byte_lm",
         params={"seq_len": 128},
         model=ModelConfig(d_model=d_model, n_layers=2, num_heads=2, mlp_ratio=2),
-        train=TrainConfig(steps=steps, batch_size=32, lrs=[3e-3]),
+        train=TrainConfig(steps=steps, batch_size=32, lrs=lrs),
     )
 
 
@@ -124,7 +124,7 @@ def default_stages() -> dict[str, StageConfig]:
             description="Recall at two learning rates plus a short byte-LM check: about a CPU-minute per run.",
             seeds=1,
             reference_seeds=3,
-            tasks={"mqar": _mqar_run(steps=600), "lm": _byte_lm_run(steps=150, d_model=64)},
+            tasks={"mqar": _mqar_run(steps=600), "lm": _byte_lm_run(steps=300, d_model=64, lrs=[1e-2])},
         ),
         "confirm": StageConfig(
             description="All tasks, more seeds, longer language modelling: only for screen winners.",
@@ -135,7 +135,7 @@ def default_stages() -> dict[str, StageConfig]:
                 "selective_copy": _mad_run("selective_copy", steps=600),
                 "noisy_recall": _mad_run("noisy_recall", steps=600),
                 "fuzzy_recall": _mad_run("fuzzy_recall", steps=600),
-                "lm": _byte_lm_run(steps=500, d_model=128),
+                "lm": _byte_lm_run(steps=500, d_model=128, lrs=[1e-2, 3e-3]),
             },
         ),
     }

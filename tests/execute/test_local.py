@@ -40,3 +40,9 @@ def test_dying_worker_is_reported_with_its_exit_code():
     outcomes = LocalExecutor(2, 1, 120).run([job(str(FIXTURES / "exits.py")), job("zoo:softmax")])
     assert "exit code 3" in outcomes[0].error
     assert outcomes[1].error is None
+
+
+def test_same_job_in_two_processes_gives_identical_metrics():
+    first, second = LocalExecutor(2, 1, 120).run([job("zoo:gated_deltanet", 5), job("zoo:gated_deltanet", 5)])
+    assert first.result["splits"] == second.result["splits"]
+    assert first.result["curve"] == second.result["curve"]

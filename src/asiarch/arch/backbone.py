@@ -16,7 +16,6 @@ from asiarch.arch.contract import split_output
 
 MixerFactory = Callable[[], nn.Module]
 
-EMBEDDING_INIT_STD = 0.02
 
 
 class MLP(nn.Module):
@@ -58,7 +57,11 @@ class LanguageModel(nn.Module):
         super().__init__()
         mlp_hidden = int(round(mlp_ratio * d_model))
         self.embedding = nn.Embedding(vocab_size, d_model)
-        nn.init.normal_(self.embedding.weight, std=EMBEDDING_INIT_STD)
+        # std 1/sqrt(d): through the tied head and the final RMSNorm the logits start at unit scale,
+        # and token identity is not swamped by the mixers' outputs in the residual stream. Measured on
+        # the MQAR screen: with nanoGPT's 0.02 softmax attention stayed on the loss plateau for all 600
+        # steps in one seed of three and Mamba2 in two; with 1/sqrt(d) all escaped within ~250 steps.
+        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
         self.blocks = nn.ModuleList(Block(d_model, mixer_factory(), mlp_hidden) for _ in range(n_layers))
         self.final_norm = nn.RMSNorm(d_model)
 
