@@ -36,16 +36,10 @@ def make_inputs(batch: int, heads: int, length: int, dim: int) -> dict[str, torc
 
 OPS: dict[str, OpCall] = {
     "linear_attention": lambda x, **kw: ops.linear_attention(x["q"], x["k"], x["v"], **kw),
-    "scalar_decay_attention": lambda x, **kw: ops.scalar_decay_attention(
-        x["q"], x["k"], x["v"], x["log_decay"], **kw
-    ),
-    "gated_linear_attention": lambda x, **kw: ops.gated_linear_attention(
-        x["q"], x["k"], x["v"], x["log_gate"], **kw
-    ),
+    "scalar_decay_attention": lambda x, **kw: ops.scalar_decay_attention(x["q"], x["k"], x["v"], x["log_decay"], **kw),
+    "gated_linear_attention": lambda x, **kw: ops.gated_linear_attention(x["q"], x["k"], x["v"], x["log_gate"], **kw),
     "delta_rule": lambda x, **kw: ops.delta_rule(x["q"], x["k"], x["v"], x["beta"], **kw),
-    "gated_delta_rule": lambda x, **kw: ops.gated_delta_rule(
-        x["q"], x["k"], x["v"], x["beta"], x["log_decay"], **kw
-    ),
+    "gated_delta_rule": lambda x, **kw: ops.gated_delta_rule(x["q"], x["k"], x["v"], x["beta"], x["log_decay"], **kw),
 }
 
 
@@ -84,9 +78,7 @@ def main() -> None:
         for tensor in inputs.values():
             tensor.requires_grad_(True)
         for name, op in OPS.items():
-            chunk = time_forward_backward(
-                lambda: op(inputs, mode="chunk", chunk_size=args.chunk_size), args.repeats
-            )
+            chunk = time_forward_backward(lambda: op(inputs, mode="chunk", chunk_size=args.chunk_size), args.repeats)
             recurrent = time_forward_backward(lambda: op(inputs, mode="recurrent"), args.repeats)
             print(f"{name:<24}{length:>6}{chunk:>10.1f}{recurrent:>12.1f}{recurrent / chunk:>9.1f}x")
 

@@ -94,7 +94,12 @@ def main() -> None:
 
     started = time.perf_counter()
     refs = reference_evaluations(
-        names, args.stage, stage, executor, BaselineCache(cfg.cache_dir), job_progress(console, "references"),
+        names,
+        args.stage,
+        stage,
+        executor,
+        BaselineCache(cfg.cache_dir),
+        job_progress(console, "references"),
         refresh=not args.use_cache,
     )
     batch_wall = time.perf_counter() - started

@@ -2,6 +2,7 @@
 
 from asiarch.config import ModelConfig, TaskRunConfig, TrainConfig
 
+
 def tiny_run(task: str = "mqar", steps: int = 6, lrs: tuple[float, ...] = (3e-3,), **params) -> TaskRunConfig:
     defaults = {
         "mqar": {"vocab_size": 64, "seq_len": 32, "num_kv_pairs": 4, "test_kv_pairs": [2, 4], "test_examples": 16},

@@ -19,7 +19,13 @@ TINY_STAGE = {
     "tasks": {
         "mqar": {
             "task": "mqar",
-            "params": {"vocab_size": 64, "seq_len": 32, "num_kv_pairs": 4, "test_kv_pairs": [2, 4], "test_examples": 16},
+            "params": {
+                "vocab_size": 64,
+                "seq_len": 32,
+                "num_kv_pairs": 4,
+                "test_kv_pairs": [2, 4],
+                "test_examples": 16,
+            },
             "model": {"d_model": 16, "n_layers": 1, "num_heads": 2},
             "train": {"steps": 5, "batch_size": 4, "lrs": [0.01, 0.003], "eval_batch_size": 8},
         },
@@ -49,8 +55,14 @@ def invoke(*args: str):
 def test_eval_prints_candidate_next_to_references(tiny_config, tmp_path, example):
     saved = tmp_path / "results.json"
     result = invoke(
-        "eval", str(EXAMPLES / example), "--config", str(tiny_config), "--references", "softmax,linear_elu",
-        "--save", str(saved),
+        "eval",
+        str(EXAMPLES / example),
+        "--config",
+        str(tiny_config),
+        "--references",
+        "softmax,linear_elu",
+        "--save",
+        str(saved),
     )
     assert result.exit_code == 0, result.output
     for text in (example, "softmax", "linear_elu", "mqar", "lm", "kv2", "kv4", "±"):
@@ -65,15 +77,26 @@ def test_references_are_cached_and_reused(tiny_config, tmp_path):
     assert first.exit_code == 0, first.output
     (cache_file,) = (tmp_path / "cache").rglob("screen-*.json")
     before = cache_file.stat().st_mtime_ns
-    again = invoke("eval", str(EXAMPLES / "gated_deltanet_mixer.py"), "--config", str(tiny_config), "--references", "retnet")
+    again = invoke(
+        "eval", str(EXAMPLES / "gated_deltanet_mixer.py"), "--config", str(tiny_config), "--references", "retnet"
+    )
     assert again.exit_code == 0, again.output
     assert cache_file.stat().st_mtime_ns == before
     cached = json.loads(cache_file.read_text())
-    assert sorted(r["seed"] for _, r in cached["references"]["retnet"]) == [0, 0, 0, 1, 1, 1]  # two mqar learning rates and one lm run per seed
+    assert sorted(r["seed"] for _, r in cached["references"]["retnet"]) == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+    ]  # two mqar learning rates and one lm run per seed
 
 
 def test_no_results_are_stored_without_save(tiny_config, tmp_path):
-    result = invoke("eval", str(EXAMPLES / "gated_deltanet_mixer.py"), "--config", str(tiny_config), "--references", "softmax")
+    result = invoke(
+        "eval", str(EXAMPLES / "gated_deltanet_mixer.py"), "--config", str(tiny_config), "--references", "softmax"
+    )
     assert result.exit_code == 0, result.output
     written = {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*") if p.is_file()}
     assert written == {"tiny.yaml", "cache"}
@@ -103,7 +126,9 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, args, expected):
 
 def test_failing_candidate_reports_its_error(tiny_config, tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch\n\nclass Mixer(torch.nn.Module):\n    def __init__(self, d_model, num_heads):\n        super().__init__()\n\n    def forward(self, x):\n        return x[:, :-1]\n")
+    bad.write_text(
+        "import torch\n\nclass Mixer(torch.nn.Module):\n    def __init__(self, d_model, num_heads):\n        super().__init__()\n\n    def forward(self, x):\n        return x[:, :-1]\n"
+    )
     result = invoke("eval", str(bad), "--config", str(tiny_config), "--references", "softmax")
     assert result.exit_code == 2
     assert "differs from its input shape" in result.output and "every job" in result.output

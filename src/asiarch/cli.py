@@ -109,9 +109,7 @@ def eval_command(
         names, stage, stage_cfg, executor, BaselineCache(cfg.cache_dir), job_progress(console, "references")
     )
     candidate_seeds = range(seeds or stage_cfg.seeds)
-    found, wall = evaluate_all(
-        {str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name)
-    )
+    found, wall = evaluate_all({str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name))
     evaluation = found[str(file)]
     for failure in evaluation.failures:
         errors.print(f"[red]job failed[/] {failure.job.describe()}: {failure.error}", highlight=False)

@@ -6,7 +6,14 @@ import math
 from collections.abc import Callable, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, TrainingJob
@@ -83,9 +90,7 @@ def evaluation_tables(
             for split in splits:
                 table.add_column(split, justify="right")
         table.add_column("CPU s/run", justify="right")
-        ordered = sorted(
-            present.items(), key=lambda item: -item[1].mean if item[1].higher_is_better else item[1].mean
-        )
+        ordered = sorted(present.items(), key=lambda item: -item[1].mean if item[1].higher_is_better else item[1].mean)
         for name, summary in ordered:
             is_candidate = name in candidates
             row = [

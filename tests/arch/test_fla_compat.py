@@ -13,7 +13,11 @@ import torch.nn.functional as F
 
 from asiarch.arch.contract import FLA_IMPORT_ROOTS
 from asiarch.arch.fla_compat import SERVED_MODULES
-from asiarch.arch.fla_compat.layers.utils import get_unpad_data, index_first_axis, pad_input
+from asiarch.arch.fla_compat.layers.utils import (
+    get_unpad_data,
+    index_first_axis,
+    pad_input,
+)
 from asiarch.arch.fla_compat.modules import FusedRMSNormGated, RMSNorm, ShortConvolution
 from asiarch.arch.fla_compat.modules.l2norm import l2norm
 from asiarch.arch.loader import CandidateError, load_candidate

@@ -5,7 +5,7 @@ import torch
 
 from asiarch.arch.backbone import LanguageModel
 from asiarch.arch.zoo import ZOO, reference
-from asiarch.arch.zoo.base import IdentityGate, SLOW_DECAY_RANGE, init_slow_decay_bias
+from asiarch.arch.zoo.base import SLOW_DECAY_RANGE, IdentityGate, init_slow_decay_bias
 
 NAMES = sorted(ZOO)
 

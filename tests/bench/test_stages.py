@@ -10,8 +10,19 @@ from tests.helpers import tiny_run
 
 def result(task: str, seed: int, lr: float, value: float, metric: str = "accuracy") -> RunResult:
     return RunResult(
-        task=task, seed=seed, lr=lr, metric=metric, splits={"a": value}, value=value, curve=[], steps_done=1,
-        diverged=False, wall_s=1.0, cpu_s=1.0, parameters=10, mixer_parameters=5,
+        task=task,
+        seed=seed,
+        lr=lr,
+        metric=metric,
+        splits={"a": value},
+        value=value,
+        curve=[],
+        steps_done=1,
+        diverged=False,
+        wall_s=1.0,
+        cpu_s=1.0,
+        parameters=10,
+        mixer_parameters=5,
     )
 
 
@@ -20,7 +31,10 @@ def test_plan_is_the_cross_product_longest_first():
     jobs = plan_stage(stage, "zoo:softmax", [0, 1])
     assert len(jobs) == 2 * (2 + 1)
     assert {(j.label, j.lr, j.seed) for j in jobs} == {
-        (label, lr, seed) for seed in (0, 1) for label, lrs in (("short", (1e-2, 3e-3)), ("long", (3e-3,))) for lr in lrs
+        (label, lr, seed)
+        for seed in (0, 1)
+        for label, lrs in (("short", (1e-2, 3e-3)), ("long", (3e-3,)))
+        for lr in lrs
     }
     assert [j.label for j in jobs[:2]] == ["long", "long"]
 

@@ -124,9 +124,7 @@ def test_splits_agree_across_processes() -> None:
         "print(json.dumps({'loaded_at_import': loaded_at_import, 'prints': prints}))\n"
     )
     here = str(Path(__file__).parent)
-    result = subprocess.run(
-        [sys.executable, "-c", script, here], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", script, here], capture_output=True, text=True, check=True)
     report = json.loads(result.stdout)
     assert report["loaded_at_import"] == 0
     here_prints = {name: fingerprint(cls().test_splits()) for name, cls in TASKS.items()}

@@ -8,8 +8,7 @@ from importlib import resources
 import pytest
 import torch
 
-from asiarch.bench.tasks import IGNORE_INDEX, make_task
-from asiarch.bench.tasks import byte_lm
+from asiarch.bench.tasks import IGNORE_INDEX, byte_lm, make_task
 from asiarch.bench.tasks.byte_lm import ByteLM, load_corpus
 
 CORPUS_BYTES = 4_719_271

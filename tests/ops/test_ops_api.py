@@ -47,9 +47,7 @@ def test_gla_any_sub_chunk_size(chunk_size: int, sub_chunk_size: int) -> None:
     q, k, v = qkv()
     gen = torch.Generator().manual_seed(2)
     log_gate = F.logsigmoid(torch.randn(q.shape, dtype=torch.float64, generator=gen))
-    actual = gated_linear_attention_chunk(
-        q, k, v, log_gate, chunk_size=chunk_size, sub_chunk_size=sub_chunk_size
-    )
+    actual = gated_linear_attention_chunk(q, k, v, log_gate, chunk_size=chunk_size, sub_chunk_size=sub_chunk_size)
     torch.testing.assert_close(actual, gated_linear_attention_recurrent(q, k, v, log_gate))
 
 

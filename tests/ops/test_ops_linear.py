@@ -64,16 +64,10 @@ OPS: dict[str, OpCall] = {
     "linear_attention_normalized": lambda x, **kw: ops.linear_attention(
         x["q_pos"], x["k_pos"], x["v"], normalize=True, **kw
     ),
-    "scalar_decay_attention": lambda x, **kw: ops.scalar_decay_attention(
-        x["q"], x["k"], x["v"], x["log_decay"], **kw
-    ),
-    "gated_linear_attention": lambda x, **kw: ops.gated_linear_attention(
-        x["q"], x["k"], x["v"], x["log_gate"], **kw
-    ),
+    "scalar_decay_attention": lambda x, **kw: ops.scalar_decay_attention(x["q"], x["k"], x["v"], x["log_decay"], **kw),
+    "gated_linear_attention": lambda x, **kw: ops.gated_linear_attention(x["q"], x["k"], x["v"], x["log_gate"], **kw),
     "delta_rule": lambda x, **kw: ops.delta_rule(x["q"], x["k"], x["v"], x["beta"], **kw),
-    "gated_delta_rule": lambda x, **kw: ops.gated_delta_rule(
-        x["q"], x["k"], x["v"], x["beta"], x["log_decay"], **kw
-    ),
+    "gated_delta_rule": lambda x, **kw: ops.gated_delta_rule(x["q"], x["k"], x["v"], x["beta"], x["log_decay"], **kw),
 }
 GATED_OPS = ["scalar_decay_attention", "gated_linear_attention", "gated_delta_rule"]
 
@@ -133,9 +127,7 @@ def test_causal(name: str, mode: str) -> None:
     """Changing every input after step `cut` leaves outputs up to `cut` untouched, even mid-chunk."""
     length, cut = 40, 21
     inputs, other = make_inputs(length), make_inputs(length, seed=1)
-    changed = {
-        key: torch.cat([t[:, :, : cut + 1], other[key][:, :, cut + 1 :]], dim=2) for key, t in inputs.items()
-    }
+    changed = {key: torch.cat([t[:, :, : cut + 1], other[key][:, :, cut + 1 :]], dim=2) for key, t in inputs.items()}
     before = OPS[name](inputs, mode=mode, chunk_size=16)
     after = OPS[name](changed, mode=mode, chunk_size=16)
     assert_agree(after[:, :, : cut + 1], before[:, :, : cut + 1], tol=1e-12)

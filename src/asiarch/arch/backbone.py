@@ -17,7 +17,6 @@ from asiarch.arch.contract import split_output
 MixerFactory = Callable[[], nn.Module]
 
 
-
 class MLP(nn.Module):
     """A plain GELU MLP; kept simple because the mixer, not the MLP, is under study."""
 

@@ -83,9 +83,7 @@ def split_output(out: object) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not isinstance(aux, torch.Tensor) or aux.numel() != 1:
             raise TypeError("a mixer returned (y, aux_loss) but aux_loss is not a scalar tensor")
         return out[0], aux.reshape(())
-    raise TypeError(
-        f"a mixer must return a tensor, (y, aux_loss) or ASI-Arch's (o, None, cache); got {_describe(out)}"
-    )
+    raise TypeError(f"a mixer must return a tensor, (y, aux_loss) or ASI-Arch's (o, None, cache); got {_describe(out)}")
 
 
 def _describe(out: object) -> str:

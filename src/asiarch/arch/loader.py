@@ -37,7 +37,13 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from asiarch.arch.contract import ALLOWED_IMPORT_ROOTS, ASI_ARCH_CLASS, CONTRACT_CLASS, FLA_IMPORT_ROOTS, split_output
+from asiarch.arch.contract import (
+    ALLOWED_IMPORT_ROOTS,
+    ASI_ARCH_CLASS,
+    CONTRACT_CLASS,
+    FLA_IMPORT_ROOTS,
+    split_output,
+)
 from asiarch.arch.fla_compat import SERVED_MODULES
 
 FlaBackend = Literal["auto", "shim", "real"]
@@ -341,4 +347,3 @@ def _location(path: str, error: BaseException) -> str:
             line = traceback.tb_lineno
         traceback = traceback.tb_next
     return f"{path}:{line}" if line else path
-

@@ -89,6 +89,5 @@ def summarise(labelled: Iterable[tuple[str, RunResult]]) -> dict[str, TaskSummar
         if current is None or _better(result, current):
             per_seed[result.seed] = result
     return {
-        label: TaskSummary(label, next(iter(per_seed.values())).metric, per_seed)
-        for label, per_seed in best.items()
+        label: TaskSummary(label, next(iter(per_seed.values())).metric, per_seed) for label, per_seed in best.items()
     }

@@ -86,9 +86,7 @@ def train_and_evaluate(
     """Train a fresh model built around ``mixer_factory`` and score it on the task's test splits."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
-    model = LanguageModel(
-        task.vocab_size, run.model.d_model, run.model.n_layers, run.model.mlp_ratio, mixer_factory
-    )
+    model = LanguageModel(task.vocab_size, run.model.d_model, run.model.n_layers, run.model.mlp_ratio, mixer_factory)
     optimizer = make_optimizer(model, lr, run.optim)
     generator = torch.Generator().manual_seed(seed)
     steps = run.train.steps

@@ -7,7 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from asiarch.bench.baselines import BaselineCache
-from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, TrainingJob, plan_stage, summarise
+from asiarch.bench.stages import (
+    ZOO_PREFIX,
+    TaskSummary,
+    TrainingJob,
+    plan_stage,
+    summarise,
+)
 from asiarch.bench.trainer import RunResult
 from asiarch.config import StageConfig
 from asiarch.execute.local import JobOutcome, LocalExecutor

@@ -95,9 +95,7 @@ def delta_rule_recurrent(q: Tensor, k: Tensor, v: Tensor, beta: Tensor) -> Tenso
     return torch.stack(outputs, dim=2).to(out_dtype)
 
 
-def gated_delta_rule_recurrent(
-    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, log_decay: Tensor
-) -> Tensor:
+def gated_delta_rule_recurrent(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, log_decay: Tensor) -> Tensor:
     """S_t = exp(a_t) (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T, o_t = S_t^T q_t."""
     dtype, out_dtype = working_dtype(q, k, v), v.dtype
     q, k, v, beta = q.to(dtype), k.to(dtype), v.to(dtype), beta.to(dtype)

@@ -63,9 +63,7 @@ def _scan_linear_state(decay: Tensor, increment: Tensor) -> Tensor:
     return torch.stack(entering, dim=2)
 
 
-def scalar_decay_attention_chunk(
-    q: Tensor, k: Tensor, v: Tensor, log_decay: Tensor, *, chunk_size: int = 64
-) -> Tensor:
+def scalar_decay_attention_chunk(q: Tensor, k: Tensor, v: Tensor, log_decay: Tensor, *, chunk_size: int = 64) -> Tensor:
     """Chunked S_t = exp(a_t) S_{t-1} + k_t v_t^T; the scalar decay makes the (C, C) decay matrix exact."""
     dtype = working_dtype(q, k, v)
     length = q.shape[2]

@@ -39,7 +39,9 @@ class ShortConv(nn.Module):
         return nn.functional.silu(y) if self.activation else y
 
 
-def init_slow_decay_bias(size: int, low: float = SLOW_DECAY_RANGE[0], high: float = SLOW_DECAY_RANGE[1]) -> torch.Tensor:
+def init_slow_decay_bias(
+    size: int, low: float = SLOW_DECAY_RANGE[0], high: float = SLOW_DECAY_RANGE[1]
+) -> torch.Tensor:
     """Bias b with softplus(b) log-uniform in [low, high], so that -softplus(Wx + b) starts as slow forgetting."""
     target = torch.exp(torch.empty(size).uniform_(math.log(low), math.log(high)))
     return target + torch.log(-torch.expm1(-target))

@@ -20,8 +20,7 @@ from asiarch.bench.tasks.noisy_recall import NoisyRecall
 from asiarch.bench.tasks.selective_copy import SelectiveCopy
 
 TASKS: dict[str, type[Task]] = {
-    task.name: task
-    for task in (MQAR, SelectiveCopy, NoisyRecall, FuzzyRecall, Memorization, ByteLM)
+    task.name: task for task in (MQAR, SelectiveCopy, NoisyRecall, FuzzyRecall, Memorization, ByteLM)
 }
 """Every task class by its registry name."""
 
@@ -41,9 +40,7 @@ def make_task(name: str, params: Mapping[str, Any] | None = None) -> Task:
         validated = task.Params.model_validate(dict(params or {}))
     except pydantic.ValidationError as error:
         allowed = ", ".join(task.Params.model_fields)
-        raise ValueError(
-            f"task {name!r}: {_describe(error)}; allowed keys: {allowed}"
-        ) from None
+        raise ValueError(f"task {name!r}: {_describe(error)}; allowed keys: {allowed}") from None
     return task(validated)
 
 

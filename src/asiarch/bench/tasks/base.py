@@ -56,9 +56,7 @@ class Task(abc.ABC):
         if params is None:
             params = self.Params()
         if not isinstance(params, self.Params):
-            raise TypeError(
-                f"task {self.name!r} needs {self.Params.__name__}, got {type(params).__name__}"
-            )
+            raise TypeError(f"task {self.name!r} needs {self.Params.__name__}, got {type(params).__name__}")
         self.params = params
         self._test_splits: dict[str, Batch] | None = None
 
@@ -68,9 +66,9 @@ class Task(abc.ABC):
         """Number of distinct token ids; every id in inputs and targets is below it."""
 
     @property
-    @abc.abstractmethod
     def seq_len(self) -> int:
-        """Length ``T`` of ``inputs`` (and ``targets``)."""
+        """Length ``T`` of ``inputs`` (and ``targets``); every task's Params has ``seq_len``."""
+        return self.params.seq_len
 
     @abc.abstractmethod
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
@@ -93,6 +91,27 @@ class Task(abc.ABC):
         return f"{type(self).__name__}({self.params!r})"
 
 
+class GeneratedTask(Task):
+    """A task whose training batches and single ``test`` split come from one generator function.
+
+    Subclasses implement ``_generate``; the test split is ``test_examples`` sequences drawn from
+    ``seeded_generator(test_seed, *test_salt)``.
+    """
+
+    test_salt: ClassVar[tuple[int, ...]] = ()
+
+    @abc.abstractmethod
+    def _generate(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """``batch_size`` examples drawn from ``generator``."""
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        return self._generate(batch_size, generator)
+
+    def _build_test_splits(self) -> dict[str, Batch]:
+        generator = seeded_generator(self.params.test_seed, *self.test_salt)
+        return {"test": self._generate(self.params.test_examples, generator)}
+
+
 def seeded_generator(seed: int, *salt: int) -> torch.Generator:
     """A CPU generator seeded from ``seed`` and ``salt`` through a stable hash.
 
@@ -111,9 +130,7 @@ REJECTION_MAX_COLLIDING_PAIRS = 0.5
 and scoring the whole population is cheaper."""
 
 
-def distinct_choice(
-    batch_size: int, population: int, k: int, generator: torch.Generator
-) -> torch.Tensor:
+def distinct_choice(batch_size: int, population: int, k: int, generator: torch.Generator) -> torch.Tensor:
     """``(batch_size, k)`` int64: per row, ``k`` distinct ids drawn uniformly from
     ``range(population)``, in random order.
 

@@ -55,9 +55,7 @@ class ByteLMParams(TaskParams):
     """Parameters of :class:`ByteLM`."""
 
     seq_len: int = pydantic.Field(128, ge=1, description="Bytes of model input per window.")
-    test_windows: int = pydantic.Field(
-        256, ge=1, description="Fixed windows in the held-out test split."
-    )
+    test_windows: int = pydantic.Field(256, ge=1, description="Fixed windows in the held-out test split.")
     test_fraction: float = pydantic.Field(
         0.05, gt=0.0, lt=1.0, description="Fraction of the corpus (its end) held out for test."
     )
@@ -77,10 +75,6 @@ class ByteLM(Task):
         return VOCAB_SIZE
 
     @property
-    def seq_len(self) -> int:
-        return self.params.seq_len
-
-    @property
     def split_point(self) -> int:
         """Index of the first held-out byte: training uses ``corpus[:split_point]`` only."""
         return round(len(load_corpus()) * (1.0 - self.params.test_fraction))
@@ -90,9 +84,7 @@ class ByteLM(Task):
 
     def _build_test_splits(self) -> dict[str, Batch]:
         generator = seeded_generator(self.params.test_seed)
-        batch = self._windows(
-            self.params.test_windows, self.split_point, len(load_corpus()), generator
-        )
+        batch = self._windows(self.params.test_windows, self.split_point, len(load_corpus()), generator)
         return {"test": batch}
 
     def _windows(self, count: int, start: int, stop: int, generator: torch.Generator) -> Batch:

@@ -29,10 +29,9 @@ import torch
 
 from asiarch.bench.tasks.base import (
     Batch,
-    Task,
+    GeneratedTask,
     TaskParams,
     distinct_choice,
-    seeded_generator,
     seen_before,
     shifted_batch,
 )
@@ -47,9 +46,7 @@ class FuzzyRecallParams(TaskParams):
     max_value_len: int = pydantic.Field(
         2, ge=1, description="Value spans have 1 to max_value_len tokens (uniform per entry)."
     )
-    num_entries: int = pydantic.Field(
-        6, ge=1, description="Key-value entries in each sequence's dictionary."
-    )
+    num_entries: int = pydantic.Field(6, ge=1, description="Key-value entries in each sequence's dictionary.")
     seq_len: int = pydantic.Field(64, ge=3, description="Length of the model's input.")
     test_examples: int = pydantic.Field(500, ge=1, description="Sequences in the test split.")
     test_seed: int = pydantic.Field(0, description="Seed of the test split (not of training).")
@@ -60,8 +57,7 @@ class FuzzyRecallParams(TaskParams):
         spans = self.key_vocab_size**self.key_len
         if spans < self.num_entries:
             raise ValueError(
-                f"{self.num_entries} distinct keys need key_vocab_size ** key_len >= "
-                f"{self.num_entries}, got {spans}"
+                f"{self.num_entries} distinct keys need key_vocab_size ** key_len >= {self.num_entries}, got {spans}"
             )
         return self
 
@@ -72,7 +68,7 @@ def per_unit(table: torch.Tensor, stream: torch.Tensor) -> torch.Tensor:
     return table.gather(1, stream.unsqueeze(-1).expand(-1, -1, table.shape[-1]))
 
 
-class FuzzyRecall(Task):
+class FuzzyRecall(GeneratedTask):
     """Fuzzy (multi-token) in-context recall; see the module docstring."""
 
     name: ClassVar[str] = "fuzzy_recall"
@@ -83,17 +79,6 @@ class FuzzyRecall(Task):
     @property
     def vocab_size(self) -> int:
         return self.params.key_vocab_size + self.params.value_vocab_size
-
-    @property
-    def seq_len(self) -> int:
-        return self.params.seq_len
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        return self._generate(batch_size, generator)
-
-    def _build_test_splits(self) -> dict[str, Batch]:
-        generator = seeded_generator(self.params.test_seed)
-        return {"test": self._generate(self.params.test_examples, generator)}
 
     def _dictionary(
         self, batch_size: int, generator: torch.Generator
@@ -111,9 +96,7 @@ class FuzzyRecall(Task):
         values = p.key_vocab_size + torch.randint(
             0, p.value_vocab_size, (batch_size, p.num_entries, p.max_value_len), generator=generator
         )
-        lengths = torch.randint(
-            1, p.max_value_len + 1, (batch_size, p.num_entries), generator=generator
-        )
+        lengths = torch.randint(1, p.max_value_len + 1, (batch_size, p.num_entries), generator=generator)
         return keys, values, lengths
 
     def _generate(self, batch_size: int, generator: torch.Generator) -> Batch:

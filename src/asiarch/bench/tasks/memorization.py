@@ -21,7 +21,7 @@ import torch
 
 from asiarch.bench.tasks.base import (
     Batch,
-    Task,
+    GeneratedTask,
     TaskParams,
     distinct_choice,
     seeded_generator,
@@ -50,51 +50,34 @@ class MemorizationParams(TaskParams):
     num_values: int = pydantic.Field(64, ge=2, description="Distinct value tokens.")
     seq_len: int = pydantic.Field(64, ge=3, description="Length of the model's input.")
     test_examples: int = pydantic.Field(500, ge=1, description="Sequences in the test split.")
-    test_seed: int = pydantic.Field(
-        0, description="Seed of the fixed mapping and of the test split (not of training)."
-    )
+    test_seed: int = pydantic.Field(0, description="Seed of the fixed mapping and of the test split (not of training).")
 
     @pydantic.model_validator(mode="after")
     def _keys_distinct(self) -> MemorizationParams:
         """Keys are distinct within a sequence, so the mapping must have enough of them."""
         needed = pair_count(self.seq_len)
         if self.num_keys < needed:
-            raise ValueError(
-                f"seq_len={self.seq_len} needs num_keys >= {needed} distinct keys, "
-                f"got {self.num_keys}"
-            )
+            raise ValueError(f"seq_len={self.seq_len} needs num_keys >= {needed} distinct keys, got {self.num_keys}")
         return self
 
 
-class Memorization(Task):
+class Memorization(GeneratedTask):
     """Memorization of a fixed key-value mapping; see the module docstring."""
 
     name: ClassVar[str] = "memorization"
     Params: ClassVar[type[pydantic.BaseModel]] = MemorizationParams
     metric = "accuracy"
     params: MemorizationParams
+    test_salt = (TEST_STREAM,)
 
     def __init__(self, params: pydantic.BaseModel | None = None) -> None:
         super().__init__(params)
         generator = seeded_generator(self.params.test_seed, MAPPING_STREAM)
-        self.mapping = torch.randint(
-            0, self.params.num_values, (self.params.num_keys,), generator=generator
-        )
+        self.mapping = torch.randint(0, self.params.num_values, (self.params.num_keys,), generator=generator)
 
     @property
     def vocab_size(self) -> int:
         return self.params.num_keys + self.params.num_values
-
-    @property
-    def seq_len(self) -> int:
-        return self.params.seq_len
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        return self._generate(batch_size, generator)
-
-    def _build_test_splits(self) -> dict[str, Batch]:
-        generator = seeded_generator(self.params.test_seed, TEST_STREAM)
-        return {"test": self._generate(self.params.test_examples, generator)}
 
     def _generate(self, batch_size: int, generator: torch.Generator) -> Batch:
         p = self.params

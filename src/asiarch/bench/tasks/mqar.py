@@ -53,9 +53,7 @@ class MQARParams(TaskParams):
         8192, ge=4, description="Token ids; keys use the lower half, values the upper half."
     )
     seq_len: int = pydantic.Field(64, ge=3, description="Length of the model's input.")
-    num_kv_pairs: int = pydantic.Field(
-        8, ge=1, description="Key-value pairs per training sequence."
-    )
+    num_kv_pairs: int = pydantic.Field(8, ge=1, description="Key-value pairs per training sequence.")
     test_kv_pairs: tuple[int, ...] = pydantic.Field(
         (4, 8, 16),
         min_length=1,
@@ -108,10 +106,6 @@ class MQAR(Task):
         return self.params.vocab_size
 
     @property
-    def seq_len(self) -> int:
-        return self.params.seq_len
-
-    @property
     def _key_ids(self) -> int:
         return self.params.vocab_size // 2
 
@@ -133,9 +127,7 @@ class MQAR(Task):
         value_ids = self.params.vocab_size - self._key_ids
         values = distinct_choice(batch_size, value_ids, pairs, generator) + self._key_ids
 
-        full = torch.randint(
-            0, self.params.vocab_size, (batch_size, full_len), generator=generator
-        )
+        full = torch.randint(0, self.params.vocab_size, (batch_size, full_len), generator=generator)
         answers = torch.zeros(batch_size, full_len, dtype=torch.bool)
         context_keys = torch.arange(pairs) * SLOT_LEN
         full[:, context_keys] = keys

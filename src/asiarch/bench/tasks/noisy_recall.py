@@ -23,10 +23,9 @@ import torch
 
 from asiarch.bench.tasks.base import (
     Batch,
-    Task,
+    GeneratedTask,
     TaskParams,
     distinct_choice,
-    seeded_generator,
     seen_before,
     shifted_batch,
 )
@@ -64,7 +63,7 @@ def pair_count(seq_len: int, noise_fraction: float) -> int:
     return math.floor((seq_len + 1) * (1.0 - noise_fraction) / PAIR_LEN)
 
 
-class NoisyRecall(Task):
+class NoisyRecall(GeneratedTask):
     """Noisy in-context recall; see the module docstring."""
 
     name: ClassVar[str] = "noisy_recall"
@@ -76,17 +75,6 @@ class NoisyRecall(Task):
     def vocab_size(self) -> int:
         return self.params.num_keys + self.params.num_values + self.params.noise_vocab_size
 
-    @property
-    def seq_len(self) -> int:
-        return self.params.seq_len
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        return self._generate(batch_size, generator)
-
-    def _build_test_splits(self) -> dict[str, Batch]:
-        generator = seeded_generator(self.params.test_seed)
-        return {"test": self._generate(self.params.test_examples, generator)}
-
     def _generate(self, batch_size: int, generator: torch.Generator) -> Batch:
         p = self.params
         full_len = p.seq_len + 1
@@ -97,8 +85,8 @@ class NoisyRecall(Task):
         dictionary = torch.randint(0, p.num_values, (batch_size, p.num_keys), generator=generator)
         keys = torch.randint(0, p.num_keys, (batch_size, pairs), generator=generator)
         values = p.num_keys + dictionary.gather(1, keys)
-        noise_tokens = p.num_keys + p.num_values + torch.randint(
-            0, p.noise_vocab_size, (batch_size, noise), generator=generator
+        noise_tokens = (
+            p.num_keys + p.num_values + torch.randint(0, p.noise_vocab_size, (batch_size, noise), generator=generator)
         )
 
         full = torch.empty(batch_size, full_len, dtype=torch.int64)

@@ -24,10 +24,9 @@ import torch
 
 from asiarch.bench.tasks.base import (
     Batch,
-    Task,
+    GeneratedTask,
     TaskParams,
     distinct_choice,
-    seeded_generator,
     shifted_batch,
 )
 
@@ -35,12 +34,8 @@ from asiarch.bench.tasks.base import (
 class SelectiveCopyParams(TaskParams):
     """Parameters of :class:`SelectiveCopy`."""
 
-    content_vocab_size: int = pydantic.Field(
-        16, ge=2, description="Distinct content tokens (drawn with replacement)."
-    )
-    noise_vocab_size: int = pydantic.Field(
-        1, ge=1, description="Distinct noise tokens; 1 means a single blank token."
-    )
+    content_vocab_size: int = pydantic.Field(16, ge=2, description="Distinct content tokens (drawn with replacement).")
+    noise_vocab_size: int = pydantic.Field(1, ge=1, description="Distinct noise tokens; 1 means a single blank token.")
     num_tokens_to_copy: int = pydantic.Field(
         8, ge=1, description="Content tokens per sequence, all of which must be copied."
     )
@@ -60,7 +55,7 @@ class SelectiveCopyParams(TaskParams):
         return self
 
 
-class SelectiveCopy(Task):
+class SelectiveCopy(GeneratedTask):
     """Selective copying; see the module docstring."""
 
     name: ClassVar[str] = "selective_copy"
@@ -73,10 +68,6 @@ class SelectiveCopy(Task):
         return self.params.content_vocab_size + self.params.noise_vocab_size + 1
 
     @property
-    def seq_len(self) -> int:
-        return self.params.seq_len
-
-    @property
     def separator(self) -> int:
         """Token id that ends the context and starts the copy."""
         return self.vocab_size - 1
@@ -85,13 +76,6 @@ class SelectiveCopy(Task):
     def context_len(self) -> int:
         """Tokens before the separator."""
         return self.params.seq_len - self.params.num_tokens_to_copy
-
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        return self._generate(batch_size, generator)
-
-    def _build_test_splits(self) -> dict[str, Batch]:
-        generator = seeded_generator(self.params.test_seed)
-        return {"test": self._generate(self.params.test_examples, generator)}
 
     def _generate(self, batch_size: int, generator: torch.Generator) -> Batch:
         p = self.params
