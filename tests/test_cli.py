@@ -51,6 +51,7 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", ["asi_arch_deltanet.py", "gated_deltanet_mixer.py"])
 def test_eval_prints_candidate_next_to_references(tiny_config, tmp_path, example):
     saved = tmp_path / "results.json"
@@ -72,6 +73,7 @@ def test_eval_prints_candidate_next_to_references(tiny_config, tmp_path, example
     assert len(rows[str(EXAMPLES / example)]) == 3
 
 
+@pytest.mark.slow
 def test_references_are_cached_and_reused(tiny_config, tmp_path):
     first = invoke("baselines", "--config", str(tiny_config), "--references", "retnet")
     assert first.exit_code == 0, first.output

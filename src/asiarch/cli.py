@@ -5,14 +5,15 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
 
+from asiarch.arch.zoo import ZOO
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.tasks import make_task
-from asiarch.config import Config, ConfigError, load_config
+from asiarch.config import Config, ConfigError, StageConfig, load_config
 from asiarch.execute.evaluate import evaluate_all, reference_evaluations
 from asiarch.execute.local import LocalExecutor
 from asiarch.terminal import evaluation_tables, job_progress
@@ -35,7 +36,7 @@ ReferencesOption = Annotated[
 ]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     errors.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(2)
 
@@ -52,12 +53,16 @@ def _config(config: Path | None, overrides: list[str] | None) -> Config:
         return cfg
     except ConfigError as exc:
         fail(str(exc))
-        raise
+
+
+def _stage(cfg: Config, name: str) -> StageConfig:
+    try:
+        return cfg.stage(name)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def _references(cfg: Config, names: str | None) -> list[str]:
-    from asiarch.arch.zoo import ZOO
-
     chosen = [n.strip() for n in names.split(",") if n.strip()] if names is not None else cfg.references
     unknown = [n for n in chosen if n not in ZOO]
     if unknown:
@@ -147,14 +152,6 @@ def baselines(
     for table in evaluation_tables({}, refs, stage, None):
         console.print(table)
     console.print(f"cached in {cache.path(stage, stage_cfg, executor.threads)}")
-
-
-def _stage(cfg: Config, name: str):
-    try:
-        return cfg.stage(name)
-    except ConfigError as exc:
-        fail(str(exc))
-        raise
 
 
 @app.command("config")

@@ -64,6 +64,7 @@ def test_divergence_stops_the_run_and_scores_worst():
     assert result.diverged and result.steps_done == 0 and result.value == 0.0
 
 
+@pytest.mark.slow
 def test_softmax_learns_tiny_recall_above_chance():
     run = tiny_run(steps=150, vocab_size=32, num_kv_pairs=2, test_kv_pairs=[2], seq_len=12, test_examples=64)
     task = make_task(run.task, run.params)

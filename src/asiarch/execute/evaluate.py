@@ -34,10 +34,6 @@ class Evaluation:
     def tasks(self) -> dict[str, TaskSummary]:
         return summarise(self.rows)
 
-    @property
-    def cpu_s(self) -> float:
-        return sum(r.cpu_s for _, r in self.rows)
-
 
 def evaluate_all(
     requests: dict[str, Sequence[int]],
