@@ -8,7 +8,7 @@ import torch
 from asiarch.arch.zoo import reference
 from asiarch.bench.tasks import make_task
 from asiarch.bench.trainer import lr_at, make_optimizer, train_and_evaluate
-from asiarch.config import OptimConfig
+from asiarch.config import Config, OptimConfig
 from tests.helpers import tiny_run
 
 
@@ -71,3 +71,17 @@ def test_softmax_learns_tiny_recall_above_chance():
     result = train_and_evaluate(lambda: reference("softmax")(16, 2), task, run, 1e-2, 0)
     chance = 1 / (32 // 2)
     assert result.value > 3 * chance
+
+
+@pytest.mark.parametrize(
+    "stage,label", [(stage, label) for stage, cfg in Config().stages.items() for label in cfg.tasks]
+)
+def test_every_default_stage_task_trains_and_scores(stage, label):
+    run = Config().stages[stage].tasks[label].model_copy(deep=True)
+    run.train.steps = 2
+    task = make_task(run.task, run.params)
+    result = train_and_evaluate(
+        lambda: reference("gated_deltanet")(run.model.d_model, run.model.num_heads), task, run, run.train.lrs[0], 0
+    )
+    assert result.steps_done == 2 and set(result.splits) == set(task.test_splits())
+    assert all(math.isfinite(v) for v in result.splits.values())
