@@ -141,6 +141,25 @@ def default_stages() -> dict[str, StageConfig]:
     }
 
 
+class GatesConfig(_Strict):
+    """The mechanical checks every candidate passes before it may train (probe sizes and tolerances)."""
+
+    d_model: int = Field(64, gt=0, description="Width at which a candidate is instantiated for the gates.")
+    num_heads: int = Field(2, gt=0, description="Heads passed to the candidate for the gates.")
+    causal_seq_len: int = Field(
+        160, gt=1, description="Probe length for causality: longer than the largest chunk size probed."
+    )
+    chunk_sizes: list[int] = Field(
+        default_factory=lambda: [8, 16, 32, 64, 128],
+        description="Chunk sizes whose edges (c-1, c, c+1) are used as cut points: chunked kernels leak there.",
+    )
+    batch_size: int = Field(4, gt=1, description="Batch used to check that samples do not mix.")
+    batch_seq_len: int = Field(48, gt=0, description="Sequence length for the batch-independence probe.")
+    tolerance: float = Field(
+        1e-4, gt=0, description="Largest allowed change of an output that must not move, relative to its scale."
+    )
+
+
 class ExecutionConfig(_Strict):
     """Where evaluation jobs run: a local pool of fresh single-thread processes by default."""
 
@@ -168,6 +187,7 @@ class Config(_Strict):
         min_length=1,
         description="Reference architectures from asiarch.arch.zoo that define 'normal' at each stage.",
     )
+    gates: GatesConfig = Field(default_factory=GatesConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "asiarch",

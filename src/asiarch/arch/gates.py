@@ -1,0 +1,159 @@
+"""Behavioural gates: executable tests a built layer must pass before it may train.
+
+Each gate probes the layer with real tensors and returns a ``Verdict`` whose reason is one line
+a person or an LLM can act on. These run inside the sandboxed worker that loaded the candidate,
+never in the orchestrator. A leaky layer (one that sees future tokens) would look like a
+breakthrough — its loss drops — so causality is probed at many cut points, including the edges
+of every chunk size a chunked kernel is likely to use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from asiarch.arch.contract import split_output
+from asiarch.config import GatesConfig
+
+LayerFactory = Callable[[], nn.Module]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one gate: name, pass/fail, a one-line reason and the figures measured."""
+
+    gate: str
+    passed: bool
+    reason: str
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+def _forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return split_output(layer(x))[0]
+
+
+def _relative_change(reference: torch.Tensor, other: torch.Tensor) -> float:
+    scale = reference.abs().max().clamp_min(1e-6)
+    return float((reference - other).abs().max() / scale)
+
+
+def shape_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
+    """The output has the input's shape and any auxiliary loss is a scalar."""
+    x = torch.randn(2, cfg.batch_seq_len, cfg.d_model)
+    y = _forward(layer, x)
+    if y.shape != x.shape:
+        return Verdict(
+            "shape", False, f"output shape {tuple(y.shape)} differs from input shape {tuple(x.shape)}; return (B, T, D)"
+        )
+    return Verdict("shape", True, "output shape matches input")
+
+
+def finite_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
+    """Forward output, input gradient and every parameter gradient are finite."""
+    layer.zero_grad(set_to_none=True)
+    x = torch.randn(2, cfg.batch_seq_len, cfg.d_model, requires_grad=True)
+    y = _forward(layer, x)
+    if not torch.isfinite(y).all():
+        return Verdict("finite", False, "forward output contains NaN or Inf on a random input")
+    y.square().mean().backward()
+    if x.grad is None or not torch.isfinite(x.grad).all():
+        return Verdict("finite", False, "gradient with respect to the input is missing, NaN or Inf")
+    bad = [name for name, p in layer.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    if bad:
+        return Verdict("finite", False, f"gradient of parameter {bad[0]} contains NaN or Inf")
+    layer.zero_grad(set_to_none=True)
+    return Verdict("finite", True, "forward and backward are finite")
+
+
+def cut_points(seq_len: int, chunk_sizes: list[int]) -> list[int]:
+    """Positions t after which inputs are changed: sequence edges and both sides of every chunk edge."""
+    points = {0, 1, seq_len // 2, seq_len - 2}
+    for chunk in chunk_sizes:
+        points.update(edge for edge in (chunk - 1, chunk, chunk + 1) if 0 <= edge < seq_len - 1)
+    return sorted(points)
+
+
+@torch.no_grad()
+def causality_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
+    """Changing inputs after t must not move outputs at or before t, for many t."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, cfg.causal_seq_len, cfg.d_model, generator=generator)
+    y = _forward(layer, x)
+    worst, worst_t = 0.0, -1
+    for t in cut_points(cfg.causal_seq_len, cfg.chunk_sizes):
+        changed = x.clone()
+        changed[:, t + 1 :] = torch.randn(changed[:, t + 1 :].shape, generator=generator)
+        moved = _relative_change(y[:, : t + 1], _forward(layer, changed)[:, : t + 1])
+        if moved > worst:
+            worst, worst_t = moved, t
+    figures = {"max_relative_change": worst, "cut_points": float(len(cut_points(cfg.causal_seq_len, cfg.chunk_sizes)))}
+    if worst > cfg.tolerance:
+        return Verdict(
+            "causality",
+            False,
+            f"output at or before position {worst_t} changed by {worst:.2e} (relative) when only later tokens "
+            "changed: the layer sees the future; mask or chunk so position t reads only positions <= t",
+            figures,
+        )
+    return Verdict("causality", True, "no output moved when later tokens changed", figures)
+
+
+@torch.no_grad()
+def repeatability_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
+    """Two calls on the same input give the same output: no hidden state carried across calls."""
+    x = torch.randn(2, cfg.batch_seq_len, cfg.d_model)
+    moved = _relative_change(_forward(layer, x), _forward(layer, x))
+    if moved > cfg.tolerance:
+        return Verdict(
+            "repeatability",
+            False,
+            f"calling the layer twice on the same input changed its output by {moved:.2e} (relative): "
+            "do not keep state between calls",
+            {"relative_change": moved},
+        )
+    return Verdict("repeatability", True, "same input, same output", {"relative_change": moved})
+
+
+@torch.no_grad()
+def batch_independence_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
+    """Each sample run alone equals its row in the batch: no statistics across the batch."""
+    x = torch.randn(cfg.batch_size, cfg.batch_seq_len, cfg.d_model)
+    batched = _forward(layer, x)
+    worst = max(_relative_change(batched[i : i + 1], _forward(layer, x[i : i + 1])) for i in range(cfg.batch_size))
+    if worst > cfg.tolerance:
+        return Verdict(
+            "batch_independence",
+            False,
+            f"a sample's output changed by {worst:.2e} (relative) depending on the rest of its batch: "
+            "do not mix information across the batch dimension",
+            {"max_relative_change": worst},
+        )
+    return Verdict("batch_independence", True, "samples do not mix", {"max_relative_change": worst})
+
+
+BEHAVIOURAL_GATES = (shape_gate, finite_gate, repeatability_gate, causality_gate, batch_independence_gate)
+
+
+def run_behavioural_gates(factory: LayerFactory, cfg: GatesConfig) -> list[Verdict]:
+    """Instantiate the layer and run the behavioural gates in order, stopping at the first failure."""
+    torch.manual_seed(0)
+    try:
+        layer = factory()
+    except Exception as exc:  # noqa: BLE001 - a failing constructor is a verdict, not a crash
+        return [Verdict("instantiate", False, f"constructing the layer raised {type(exc).__name__}: {exc}")]
+    layer.eval()
+    verdicts = [Verdict("instantiate", True, f"built at d_model={cfg.d_model}, num_heads={cfg.num_heads}")]
+    for gate in BEHAVIOURAL_GATES:
+        try:
+            verdict = gate(layer, cfg)
+        except Exception as exc:  # noqa: BLE001 - an exception inside the layer fails the gate that hit it
+            name = gate.__name__.removesuffix("_gate")
+            first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            verdict = Verdict(name, False, f"the layer raised during the {name} probe: {first}")
+        verdicts.append(verdict)
+        if not verdict.passed:
+            break
+    return verdicts
