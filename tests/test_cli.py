@@ -11,6 +11,7 @@ from asiarch.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+DEFECTS = ROOT / "tests" / "arch" / "defects"
 runner = CliRunner()
 
 TINY_STAGE = {
@@ -126,18 +127,51 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, args, expected):
     assert len([line for line in result.output.splitlines() if line.strip()]) == 1
 
 
-def test_failing_candidate_reports_its_error(tiny_config, tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text(
-        "import torch\n\nclass Mixer(torch.nn.Module):\n    def __init__(self, d_model, num_heads):\n        super().__init__()\n\n    def forward(self, x):\n        return x[:, :-1]\n"
-    )
-    result = invoke("eval", str(bad), "--config", str(tiny_config), "--references", "softmax")
+def test_eval_stops_at_the_first_failed_gate_before_any_training(tiny_config, tmp_path):
+    result = invoke("eval", str(DEFECTS / "leak_roll.py"), "--config", str(tiny_config), "--references", "softmax")
     assert result.exit_code == 2
-    assert "differs from its input shape" in result.output and "every job" in result.output
+    assert "failed the causality gate" in result.output and "sees the future" in result.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_check_passes_a_good_candidate():
+    result = invoke("check", str(EXAMPLES / "gated_deltanet_mixer.py"))
+    assert result.exit_code == 0, result.output
+    for gate in ("parse", "contract", "imports", "load", "shape", "finite", "causality", "batch_independence"):
+        assert gate in result.output
+    assert "FAIL" not in result.output
+
+
+@pytest.mark.parametrize(
+    "source,gate",
+    [
+        (
+            "import os\nimport torch\n\nclass Mixer(torch.nn.Module):\n    def __init__(self, d_model, num_heads):\n        super().__init__()\n\n    def forward(self, x):\n        return x\n",
+            "imports",
+        ),
+        (
+            "import torch\n\nclass Mixer(torch.nn.Module):\n    def __init__(self, d_model, num_heads):\n        super().__init__()\n\n    def forward(self, x):\n        return x[:, :-1]\n",
+            "shape",
+        ),
+    ],
+)
+def test_check_fails_with_the_gate_that_names_the_problem(tmp_path, source, gate):
+    path = tmp_path / "candidate.py"
+    path.write_text(source)
+    result = invoke("check", str(path))
+    assert result.exit_code == 1
+    assert "FAIL" in result.output and gate in result.output
+
+
+def test_check_kills_a_hanging_candidate_at_the_time_limit():
+    hangs = ROOT / "tests" / "execute" / "fixtures" / "hangs.py"
+    result = invoke("check", str(hangs), "--set", "execution.job_timeout_s=5")
+    assert result.exit_code == 1
+    assert "sandbox" in result.output and "time limit" in result.output
 
 
 def test_help_lists_the_commands():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("eval", "baselines", "config"):
+    for command in ("eval", "check", "baselines", "config"):
         assert command in result.output

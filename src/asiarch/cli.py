@@ -10,13 +10,15 @@ from typing import Annotated, NoReturn, Optional
 import typer
 from rich.console import Console
 
+from asiarch.arch.gates import Verdict
 from asiarch.arch.zoo import ZOO
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.tasks import make_task
 from asiarch.config import Config, ConfigError, StageConfig, load_config
 from asiarch.execute.evaluate import evaluate_all, reference_evaluations
+from asiarch.execute.gate_job import GateJob, run_gate_job
 from asiarch.execute.local import LocalExecutor
-from asiarch.terminal import evaluation_tables, job_progress
+from asiarch.terminal import evaluation_tables, job_progress, verdict_table
 
 app = typer.Typer(
     help="Autonomous, statistically honest discovery of sub-quadratic sequence-mixing layers.",
@@ -110,6 +112,7 @@ def eval_command(
     names = _references(cfg, references)
     _check_candidate_file(file)
     executor = _executor(cfg)
+    _require_gates(cfg, file, executor)
     refs = reference_evaluations(
         names, stage, stage_cfg, executor, BaselineCache(cfg.cache_dir), job_progress(console, "references")
     )
@@ -131,6 +134,36 @@ def eval_command(
         }
         save.write_text(json.dumps(payload, indent=1))
         console.print(f"results written to {save}")
+
+
+def _gate_verdicts(cfg: Config, file: Path, executor: LocalExecutor) -> list[Verdict]:
+    (outcome,) = executor.run([GateJob(str(file), cfg.gates)], runner=run_gate_job)
+    if outcome.result is None:
+        return [Verdict("sandbox", False, f"the gate worker failed: {outcome.error}")]
+    return [Verdict(**v) for v in outcome.result["verdicts"]]
+
+
+def _require_gates(cfg: Config, file: Path, executor: LocalExecutor) -> None:
+    verdicts = _gate_verdicts(cfg, file, executor)
+    if not verdicts[-1].passed:
+        console.print(verdict_table(file.name, verdicts))
+        fail(f"{file} failed the {verdicts[-1].gate} gate: {verdicts[-1].reason}")
+
+
+@app.command()
+def check(
+    file: Annotated[Path, typer.Argument(help="Candidate file: a Mixer class or an ASI-Arch DeltaNet file.")],
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Run every gate (parse, contract, imports, load, shape, finite, repeatability, causality, batch
+    independence) on a candidate in a worker process; exits 1 if one fails."""
+    cfg = _config(config, overrides)
+    _check_candidate_file(file)
+    verdicts = _gate_verdicts(cfg, file, _executor(cfg))
+    console.print(verdict_table(file.name, verdicts))
+    if not verdicts[-1].passed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from asiarch.arch.gates import Verdict
 from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, TrainingJob
 from asiarch.execute.evaluate import Evaluation
 
@@ -107,3 +108,14 @@ def evaluation_tables(
     if wall_s is not None and tables:
         tables[-1].caption = f"candidate evaluation wall time {wall_s:.0f} s"
     return tables
+
+
+def verdict_table(name: str, verdicts: Sequence[Verdict]) -> Table:
+    """Gate, verdict, figures and reason, in the order the gates ran."""
+    table = Table(title=f"gates · {name}", title_justify="left")
+    for column in ("gate", "verdict", "figures", "reason"):
+        table.add_column(column)
+    for v in verdicts:
+        figures = ", ".join(f"{key}={value:.3g}" for key, value in v.figures.items())
+        table.add_row(v.gate, "[green]pass[/]" if v.passed else "[bold red]FAIL[/]", figures, v.reason)
+    return table

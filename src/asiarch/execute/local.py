@@ -1,4 +1,4 @@
-"""Run training jobs in a local pool of fresh, single-thread worker processes.
+"""Run jobs (training runs, gate checks) in a local pool of fresh, single-thread worker processes.
 
 Each job gets its own spawned process: candidate code never runs in the orchestrator, nothing
 leaks between candidates, and a job that hangs past its time limit is killed. Measured on a
@@ -15,9 +15,9 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from asiarch.bench.stages import TrainingJob
-from asiarch.execute.job import run_training_job
+from asiarch.execute.job import JobRunner, run_training_job
 
 PROGRESS_EVERY_STEPS = 10
 POLL_SECONDS = 0.2
@@ -33,7 +33,7 @@ WORKER_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHO
 class JobOutcome:
     """A finished job: its result dict, or a one-line error and the traceback tail."""
 
-    job: TrainingJob
+    job: Any
     result: dict | None
     error: str | None = None
     detail: str = ""
@@ -43,13 +43,13 @@ ProgressSink = Callable[[int, int], None]
 """Called with (job index, steps done) while jobs run."""
 
 
-def _worker(index: int, job: TrainingJob, threads: int, messages: mp.Queue) -> None:
+def _worker(index: int, runner: JobRunner, job: Any, threads: int, messages: mp.Queue) -> None:
     def report(step: int, loss: float) -> None:
         if step % PROGRESS_EVERY_STEPS == 0 or step == job.steps:
             messages.put((index, "progress", step))
 
     try:
-        messages.put((index, "done", run_training_job(job, threads, report)))
+        messages.put((index, "done", runner(job, threads, report)))
     except Exception as exc:  # noqa: BLE001 - any failure of untrusted code becomes a recorded outcome
         first = f"{type(exc).__name__}: {exc}".splitlines()[0]
         messages.put((index, "error", (first, traceback.format_exc(limit=-8))))
@@ -64,8 +64,11 @@ class LocalExecutor:
         self.timeout = job_timeout_s
         self.context = mp.get_context("spawn")
 
-    def run(self, jobs: Sequence[TrainingJob], on_progress: ProgressSink | None = None) -> list[JobOutcome]:
-        """Run all jobs, at most ``workers`` at a time; outcomes come back in job order."""
+    def run(
+        self, jobs: Sequence[Any], on_progress: ProgressSink | None = None, runner: JobRunner = run_training_job
+    ) -> list[JobOutcome]:
+        """Run ``runner(job, threads, report)`` for every job, at most ``workers`` at a time, each in
+        a fresh process; outcomes come back in job order. ``runner`` must be a module-level function."""
         messages = self.context.Queue()
         outcomes: dict[int, JobOutcome] = {}
         running: dict[int, _Running] = {}
@@ -75,7 +78,7 @@ class LocalExecutor:
                 while pending and len(running) < self.workers:
                     index = pending.pop(0)
                     process = self.context.Process(
-                        target=_worker, args=(index, jobs[index], self.threads, messages), daemon=True
+                        target=_worker, args=(index, runner, jobs[index], self.threads, messages), daemon=True
                     )
                     _start_with_environment(process, WORKER_ENVIRONMENT)
                     running[index] = _Running(process, time.monotonic())

@@ -1,0 +1,48 @@
+"""The gate check of one candidate file, run inside a worker process like any training job.
+
+Static gates first (they read the source only); the candidate is imported only when they pass,
+and the behavioural gates then probe the built layer — all in the worker, never here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from asiarch.arch.gates import Verdict, run_behavioural_gates
+from asiarch.arch.loader import CandidateError, load_candidate
+from asiarch.arch.source_gates import run_source_gates
+from asiarch.bench.trainer import ProgressCallback
+from asiarch.config import GatesConfig
+
+
+@dataclass(frozen=True)
+class GateJob:
+    """Check one candidate file with the configured probes."""
+
+    path: str
+    gates: GatesConfig
+
+    def describe(self) -> str:
+        return f"gates {self.path}"
+
+
+def check_candidate(path: str, cfg: GatesConfig) -> list[Verdict]:
+    """All gates in order, stopping at the first failure."""
+    verdicts = run_source_gates(Path(path).read_text(encoding="utf-8"), path)
+    if not verdicts[-1].passed:
+        return verdicts
+    try:
+        spec = load_candidate(path)
+    except CandidateError as exc:
+        return [*verdicts, Verdict("load", False, str(exc))]
+    verdicts.append(Verdict("load", True, f"loaded {spec.kind} class {spec.cls.__name__}"))
+    return verdicts + run_behavioural_gates(lambda: spec.build(cfg.d_model, cfg.num_heads), cfg)
+
+
+def run_gate_job(job: GateJob, threads: int, report: ProgressCallback | None = None) -> dict:
+    """Worker entry point: the verdicts as plain dicts."""
+    torch.set_num_threads(threads)
+    return {"verdicts": [asdict(v) for v in check_candidate(job.path, job.gates)]}
