@@ -1,5 +1,6 @@
 """The local executor runs real jobs in real spawned processes and turns every failure into an outcome."""
 
+import time
 from pathlib import Path
 
 from asiarch.bench.stages import TrainingJob
@@ -46,3 +47,25 @@ def test_same_job_in_two_processes_gives_identical_metrics():
     first, second = LocalExecutor(2, 1, 120).run([job("zoo:gated_deltanet", 5), job("zoo:gated_deltanet", 5)])
     assert first.result["splits"] == second.result["splits"]
     assert first.result["curve"] == second.result["curve"]
+
+
+def _processes_with(marker: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(proc.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_timeout_kills_the_whole_process_group_leaving_no_orphans():
+    started = time.monotonic()
+    (outcome,) = LocalExecutor(1, 1, 6).run([job(str(FIXTURES / "spawns_and_hangs.py"))])
+    assert "time limit" in outcome.error
+    assert time.monotonic() - started < 6 + 5
+    deadline = time.monotonic() + 5
+    while _processes_with("asiarch-orphan-probe") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with("asiarch-orphan-probe") == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -44,6 +45,9 @@ ProgressSink = Callable[[int, int], None]
 
 
 def _worker(index: int, runner: JobRunner, job: Any, threads: int, messages: mp.Queue) -> None:
+    # Lead a process group of our own, so a kill reaches whatever the candidate spawned too.
+    os.setpgrp()
+
     def report(step: int, loss: float) -> None:
         if step % PROGRESS_EVERY_STEPS == 0 or step == job.steps:
             messages.put((index, "progress", step))
@@ -95,7 +99,7 @@ class LocalExecutor:
                         outcomes[index] = JobOutcome(jobs[index], None, error)
         finally:
             for state in running.values():
-                state.process.kill()
+                _kill_group(state.process)
         return [outcomes[i] for i in range(len(jobs))]
 
     def _finished(self, running: dict[int, _Running], outcomes: dict[int, JobOutcome]) -> list[tuple[int, str | None]]:
@@ -107,7 +111,7 @@ class LocalExecutor:
             if index in outcomes:
                 state.process.join(JOIN_SECONDS)
             elif now - state.started > self.timeout:
-                state.process.kill()
+                _kill_group(state.process)
                 state.process.join(JOIN_SECONDS)
                 error = f"job exceeded its {self.timeout:g} s time limit and was killed"
             elif state.process.is_alive():
@@ -136,6 +140,14 @@ def _start_with_environment(process: mp.Process, extra: dict[str, str]) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _kill_group(process: mp.Process) -> None:
+    """SIGKILL the worker's whole process group (the worker and anything it started)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
 
 
 @dataclass
