@@ -175,3 +175,19 @@ def test_help_lists_the_commands():
     assert result.exit_code == 0
     for command in ("eval", "check", "baselines", "config"):
         assert command in result.output
+
+
+def test_unwritable_save_path_is_one_clear_line(tiny_config, tmp_path):
+    target = tmp_path / "missing-dir" / "results.json"
+    result = invoke(
+        "eval",
+        str(EXAMPLES / "gated_deltanet_mixer.py"),
+        "--config",
+        str(tiny_config),
+        "--references",
+        "softmax",
+        "--save",
+        str(target),
+    )
+    assert result.exit_code == 2
+    assert "cannot write results" in result.output and "writable path" in result.output

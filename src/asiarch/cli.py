@@ -15,7 +15,7 @@ from asiarch.arch.zoo import ZOO
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.tasks import make_task
 from asiarch.config import Config, ConfigError, StageConfig, load_config
-from asiarch.execute.evaluate import evaluate_all, reference_evaluations
+from asiarch.execute.evaluate import Evaluation, ReferenceJobError, evaluate_all, reference_evaluations
 from asiarch.execute.gate_job import GateJob, run_gate_job
 from asiarch.execute.local import LocalExecutor
 from asiarch.terminal import evaluation_tables, job_progress, verdict_table
@@ -113,9 +113,7 @@ def eval_command(
     _check_candidate_file(file)
     executor = _executor(cfg)
     _require_gates(cfg, file, executor)
-    refs = reference_evaluations(
-        names, stage, stage_cfg, executor, BaselineCache(cfg.cache_dir), job_progress(console, "references")
-    )
+    refs = _reference_results(cfg, names, stage, executor, refresh=False)
     candidate_seeds = range(seeds or stage_cfg.seeds)
     found, wall = evaluate_all({str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name))
     evaluation = found[str(file)]
@@ -132,8 +130,28 @@ def eval_command(
             ev.candidate: [{"label": label, **result.to_dict()} for label, result in ev.rows]
             for ev in (evaluation, *refs.values())
         }
-        save.write_text(json.dumps(payload, indent=1))
+        try:
+            save.write_text(json.dumps(payload, indent=1))
+        except OSError as exc:
+            fail(f"cannot write results to {save}: {exc.strerror}; choose a writable path")
         console.print(f"results written to {save}")
+
+
+def _reference_results(
+    cfg: Config, names: list[str], stage: str, executor: LocalExecutor, refresh: bool
+) -> dict[str, Evaluation]:
+    try:
+        return reference_evaluations(
+            names,
+            stage,
+            cfg.stage(stage),
+            executor,
+            BaselineCache(cfg.cache_dir),
+            job_progress(console, "references"),
+            refresh,
+        )
+    except ReferenceJobError as exc:
+        fail(f"{exc}; the harness itself is broken here, please report it")
 
 
 def _gate_verdicts(cfg: Config, file: Path, executor: LocalExecutor) -> list[Verdict]:
@@ -178,13 +196,10 @@ def baselines(
     cfg = _config(config, overrides)
     stage_cfg = _stage(cfg, stage)
     executor = _executor(cfg)
-    cache = BaselineCache(cfg.cache_dir)
-    refs = reference_evaluations(
-        _references(cfg, references), stage, stage_cfg, executor, cache, job_progress(console, "references"), refresh
-    )
+    refs = _reference_results(cfg, _references(cfg, references), stage, executor, refresh)
     for table in evaluation_tables({}, refs, stage, None):
         console.print(table)
-    console.print(f"cached in {cache.path(stage, stage_cfg, executor.threads)}")
+    console.print(f"cached in {BaselineCache(cfg.cache_dir).path(stage, stage_cfg, executor.threads)}")
 
 
 @app.command("config")

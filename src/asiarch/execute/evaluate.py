@@ -22,6 +22,10 @@ JobsStarted = Callable[[Sequence[TrainingJob]], Callable[[int, int], None]]
 """Given the planned jobs, returns the per-job progress callback (e.g. a progress bar)."""
 
 
+class ReferenceJobError(RuntimeError):
+    """A reference architecture's job failed: the harness, not a candidate, is at fault."""
+
+
 @dataclass
 class Evaluation:
     """A candidate's stage results: per-task summaries over seeds, and any failed jobs."""
@@ -77,7 +81,7 @@ def reference_evaluations(
         fresh, _ = evaluate_all(requests, stage, executor, on_start)
         failed = [outcome for ev in fresh.values() for outcome in ev.failures]
         if failed:
-            raise RuntimeError(f"reference job failed: {failed[0].job.describe()}: {failed[0].error}")
+            raise ReferenceJobError(f"reference job failed: {failed[0].job.describe()}: {failed[0].error}")
         for key, evaluation in fresh.items():
             cached.setdefault(key[len(ZOO_PREFIX) :], []).extend(evaluation.rows)
         cache.save(stage_name, stage, executor.threads, cached)
