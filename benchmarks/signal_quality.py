@@ -6,19 +6,11 @@
 - the separation between adjacent references in units of their seed spread,
 - whether softmax ranks first and elu+1 linear attention last on recall in every seed.
 
-Usage: python benchmarks/signal.py [--stage screen] [--seeds 3] [--references a,b,...] [--use-cache]
+Usage: python benchmarks/signal_quality.py [--stage screen] [--seeds 3] [--references a,b,...] [--use-cache]
 The results are also written to the per-machine baseline cache, so `asiarch eval` reuses them.
 """
 
 from __future__ import annotations
-
-import os
-import sys
-
-# This file is named after what it measures, which shadows the standard library's `signal` module
-# when run as a script (its folder comes first on sys.path); drop that folder before importing torch.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse
 import itertools
