@@ -9,16 +9,14 @@ of every chunk size a chunked kernel is likely to use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from asiarch.arch.backbone import MixerFactory
 from asiarch.arch.contract import split_output
 from asiarch.config import GatesConfig
-
-LayerFactory = Callable[[], nn.Module]
 
 
 @dataclass(frozen=True)
@@ -83,13 +81,14 @@ def causality_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
     x = torch.randn(2, cfg.causal_seq_len, cfg.d_model, generator=generator)
     y = _forward(layer, x)
     worst, worst_t = 0.0, -1
-    for t in cut_points(cfg.causal_seq_len, cfg.chunk_sizes):
+    points = cut_points(cfg.causal_seq_len, cfg.chunk_sizes)
+    for t in points:
         changed = x.clone()
         changed[:, t + 1 :] = torch.randn(changed[:, t + 1 :].shape, generator=generator)
         moved = _relative_change(y[:, : t + 1], _forward(layer, changed)[:, : t + 1])
         if moved > worst:
             worst, worst_t = moved, t
-    figures = {"max_relative_change": worst, "cut_points": float(len(cut_points(cfg.causal_seq_len, cfg.chunk_sizes)))}
+    figures = {"max_relative_change": worst, "cut_points": float(len(points))}
     if worst > cfg.tolerance:
         return Verdict(
             "causality",
@@ -137,7 +136,7 @@ def batch_independence_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
 BEHAVIOURAL_GATES = (shape_gate, finite_gate, repeatability_gate, causality_gate, batch_independence_gate)
 
 
-def run_behavioural_gates(factory: LayerFactory, cfg: GatesConfig) -> list[Verdict]:
+def run_behavioural_gates(factory: MixerFactory, cfg: GatesConfig) -> list[Verdict]:
     """Instantiate the layer and run the behavioural gates in order, stopping at the first failure."""
     torch.manual_seed(0)
     try:

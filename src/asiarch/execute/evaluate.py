@@ -16,9 +16,9 @@ from asiarch.bench.stages import (
 )
 from asiarch.bench.trainer import RunResult
 from asiarch.config import StageConfig
-from asiarch.execute.local import JobOutcome, LocalExecutor
+from asiarch.execute.local import JobOutcome, LocalExecutor, ProgressSink
 
-JobsStarted = Callable[[Sequence[TrainingJob]], Callable[[int, int], None]]
+JobsStarted = Callable[[Sequence[TrainingJob]], ProgressSink]
 """Given the planned jobs, returns the per-job progress callback (e.g. a progress bar)."""
 
 

@@ -200,15 +200,3 @@ def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tens
         start = kernel_size - 1 - lag
         out = out + padded[:, start : start + length] * weight[:, start]
     return out if bias is None else out + bias
-
-
-__all__ = [
-    "Mode",
-    "causal_conv1d",
-    "delta_rule",
-    "gated_delta_rule",
-    "gated_linear_attention",
-    "linear_attention",
-    "scalar_decay_attention",
-    "softmax_attention",
-]

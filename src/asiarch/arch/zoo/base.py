@@ -47,6 +47,29 @@ def init_slow_decay_bias(
     return target + torch.log(-torch.expm1(-target))
 
 
+def slow_decay_projection(d_in: int, d_out: int) -> nn.Linear:
+    """A gate projection whose -softplus output starts as slow forgetting, nearly independent of x."""
+    proj = nn.Linear(d_in, d_out, bias=True)
+    with torch.no_grad():
+        proj.weight.mul_(0.1)
+        proj.bias.copy_(init_slow_decay_bias(d_out))
+    return proj
+
+
+class ScalarDecay(nn.Module):
+    """Mamba2's data-dependent scalar decay per head: dt = softplus(w·x + b), log decay = -exp(log_a)·dt."""
+
+    def __init__(self, d_model: int, num_heads: int) -> None:
+        super().__init__()
+        self.dt_proj = slow_decay_projection(d_model, num_heads)
+        self.log_a = nn.Parameter(torch.zeros(num_heads))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(dt, log_decay), both (B, H, T)."""
+        dt = rearrange(nn.functional.softplus(self.dt_proj(x)), "b t h -> b h t")
+        return dt, -torch.exp(self.log_a).view(1, -1, 1) * dt
+
+
 class IdentityGate(nn.Module):
     """Output gate 2·sigmoid(W x) with W = 0 at init: exactly the identity at start, learnable after."""
 
@@ -79,6 +102,7 @@ class HeadMixer(nn.Module):
         self.convs = nn.ModuleList(ShortConv(d_model) for _ in range(3)) if use_short_conv else None
         self.head_norm = nn.RMSNorm(self.head_dim) if self.output_norm else None
         self.o_proj = nn.Linear(d_model, d_model, bias=False)
+        self.out_gate: IdentityGate | None = None
 
     def heads(self, t: torch.Tensor) -> torch.Tensor:
         return rearrange(t, "b t (h d) -> b h t d", h=self.num_heads)
@@ -87,7 +111,7 @@ class HeadMixer(nn.Module):
         raise NotImplementedError
 
     def gate_output(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return y
+        return y if self.out_gate is None else self.out_gate(x, y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)

@@ -10,7 +10,7 @@ from einops import rearrange
 from torch import nn
 from torch.nn import functional as F
 
-from asiarch.arch.zoo.base import HeadMixer, IdentityGate, init_slow_decay_bias
+from asiarch.arch.zoo.base import HeadMixer, IdentityGate, slow_decay_projection
 from asiarch.ops import gated_linear_attention
 
 GATE_RANK = 16
@@ -20,16 +20,10 @@ class GatedLinearAttention(HeadMixer):
     def __init__(self, d_model: int, num_heads: int, gate_rank: int = GATE_RANK) -> None:
         super().__init__(d_model, num_heads)
         self.gate_down = nn.Linear(d_model, gate_rank, bias=False)
-        self.gate_up = nn.Linear(gate_rank, d_model, bias=True)
-        with torch.no_grad():
-            self.gate_up.weight.mul_(0.1)
-            self.gate_up.bias.copy_(init_slow_decay_bias(d_model))
+        self.gate_up = slow_decay_projection(gate_rank, d_model)
         self.out_gate = IdentityGate(d_model, d_model)
 
     def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         log_gate = -F.softplus(self.gate_up(self.gate_down(x)))
         log_gate = rearrange(log_gate, "b t (h d) -> b h t d", h=self.num_heads)
         return gated_linear_attention(q / math.sqrt(self.head_dim), k, v, log_gate)
-
-    def gate_output(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.out_gate(x, y)

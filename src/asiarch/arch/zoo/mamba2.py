@@ -5,30 +5,20 @@ k and q play the roles of SSD's B and C. A starts at 1 and dt at slow-decay valu
 """
 
 import torch
-from einops import rearrange
 from torch import nn
-from torch.nn import functional as F
 
-from asiarch.arch.zoo.base import HeadMixer, IdentityGate, init_slow_decay_bias
+from asiarch.arch.zoo.base import HeadMixer, IdentityGate, ScalarDecay
 from asiarch.ops import scalar_decay_attention
 
 
 class Mamba2(HeadMixer):
     def __init__(self, d_model: int, num_heads: int) -> None:
         super().__init__(d_model, num_heads)
-        self.dt_proj = nn.Linear(d_model, num_heads, bias=True)
-        with torch.no_grad():
-            self.dt_proj.weight.mul_(0.1)
-            self.dt_proj.bias.copy_(init_slow_decay_bias(num_heads))
-        self.log_a = nn.Parameter(torch.zeros(num_heads))
+        self.decay = ScalarDecay(d_model, num_heads)
         self.skip = nn.Parameter(torch.ones(num_heads, 1, 1))
         self.out_gate = IdentityGate(d_model, d_model)
 
     def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        dt = rearrange(F.softplus(self.dt_proj(x)), "b t h -> b h t")
-        log_decay = -torch.exp(self.log_a).view(1, -1, 1) * dt
+        dt, log_decay = self.decay(x)
         o = scalar_decay_attention(q, k * dt.unsqueeze(-1), v, log_decay)
         return o + self.skip * v
-
-    def gate_output(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.out_gate(x, y)
