@@ -72,8 +72,11 @@ class Mixer(nn.Module):
         with torch.no_grad():
             self.decay_proj.bias.copy_(torch.log(torch.expm1(rates)))
 
-        self.gate_proj = nn.Linear(d_model, d_model, bias=False)
-        nn.init.zeros_(self.gate_proj.weight)
+        # A low-rank output gate (rank d/16) keeps the layer within 10% of DeltaNet's parameters.
+        gate_rank = max(1, d_model // 16)
+        self.gate_down = nn.Linear(d_model, gate_rank, bias=False)
+        self.gate_up = nn.Linear(gate_rank, d_model, bias=False)
+        nn.init.zeros_(self.gate_up.weight)
         self.norm_weight = nn.Parameter(torch.ones(self.head_dim))
         self.o_proj = nn.Linear(d_model, d_model, bias=False)
 
@@ -91,5 +94,5 @@ class Mixer(nn.Module):
         # Per-head RMS norm keeps the read-out scale independent of how full the memory is.
         o = o * torch.rsqrt(o.square().mean(dim=-1, keepdim=True) + self.norm_eps) * self.norm_weight
         o = rearrange(o, "b h t d -> b t (h d)")
-        gate = 2.0 * torch.sigmoid(self.gate_proj(x))
+        gate = 2.0 * torch.sigmoid(self.gate_up(self.gate_down(x)))
         return self.o_proj(o * gate)

@@ -46,10 +46,12 @@ def test_unknown_reference_names_the_zoo():
         reference("transformer-xl")
 
 
-def test_identity_gate_is_identity_at_init():
-    gate = IdentityGate(8, 8)
-    y = torch.randn(2, 5, 8)
-    assert torch.equal(gate(torch.randn(2, 5, 8), y), y)
+def test_identity_gate_is_identity_at_init_and_learns():
+    gate = IdentityGate(32)
+    x, y = torch.randn(2, 5, 32), torch.randn(2, 5, 32)
+    assert torch.equal(gate(x, y), y)
+    gate(x, y).sum().backward()
+    assert gate.up.weight.grad.abs().sum() > 0
 
 
 def test_slow_decay_bias_starts_within_the_documented_range():

@@ -23,6 +23,8 @@ SHORT_CONV_SIZE = 4
 # Per-step decay at initialisation, as -log(decay): between 1e-3 and 1e-2 means a memory
 # half-life of roughly 70–700 tokens, slow compared with our 64–128-token training sequences.
 SLOW_DECAY_RANGE = (1e-3, 1e-2)
+# Output gates have rank d_model/16: about 3% of a DeltaNet-sized layer's parameters.
+OUT_GATE_RANK_DIVISOR = 16
 
 
 class ShortConv(nn.Module):
@@ -71,15 +73,21 @@ class ScalarDecay(nn.Module):
 
 
 class IdentityGate(nn.Module):
-    """Output gate 2·sigmoid(W x) with W = 0 at init: exactly the identity at start, learnable after."""
+    """Output gate 2·sigmoid(U D x) with U = 0 at init: exactly the identity at start, learnable after.
 
-    def __init__(self, d_in: int, d_out: int) -> None:
+    Low rank (``d_model // OUT_GATE_RANK_DIVISOR``), as LoRA-style gates are: a full d×d gate adds
+    25% to a DeltaNet-sized layer and would break the ±10% parameter budget the references share.
+    """
+
+    def __init__(self, d_model: int) -> None:
         super().__init__()
-        self.proj = nn.Linear(d_in, d_out, bias=False)
-        nn.init.zeros_(self.proj.weight)
+        rank = max(1, d_model // OUT_GATE_RANK_DIVISOR)
+        self.down = nn.Linear(d_model, rank, bias=False)
+        self.up = nn.Linear(rank, d_model, bias=False)
+        nn.init.zeros_(self.up.weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return y * (2.0 * torch.sigmoid(self.proj(x)))
+        return y * (2.0 * torch.sigmoid(self.up(self.down(x))))
 
 
 class HeadMixer(nn.Module):

@@ -16,7 +16,7 @@ class GatedDeltaNet(DeltaNet):
     def __init__(self, d_model: int, num_heads: int) -> None:
         super().__init__(d_model, num_heads)
         self.decay = ScalarDecay(d_model, num_heads)
-        self.out_gate = IdentityGate(d_model, d_model)
+        self.out_gate = IdentityGate(d_model)
 
     def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         q, k = self.normalised(q, k)

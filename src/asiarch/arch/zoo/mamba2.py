@@ -16,7 +16,7 @@ class Mamba2(HeadMixer):
         super().__init__(d_model, num_heads)
         self.decay = ScalarDecay(d_model, num_heads)
         self.skip = nn.Parameter(torch.ones(num_heads, 1, 1))
-        self.out_gate = IdentityGate(d_model, d_model)
+        self.out_gate = IdentityGate(d_model)
 
     def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         dt, log_decay = self.decay(x)
