@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from asiarch.arch.gates import run_behavioural_gates
+from asiarch.arch.gates import run_layer_gates
 from asiarch.arch.zoo import ZOO
 from asiarch.config import Config
 from asiarch.execute.gate_job import GateJob, run_gate_job
@@ -33,7 +33,7 @@ def main() -> None:
     false_positives = caught = defects = 0
     for name, cls in ZOO.items():
         started = time.perf_counter()
-        verdicts = run_behavioural_gates(lambda cls=cls: cls(cfg.gates.d_model, cfg.gates.num_heads), cfg.gates)
+        verdicts = run_layer_gates(lambda cls=cls: cls(cfg.gates.d_model, cfg.gates.num_heads), cfg.gates)
         passed = verdicts[-1].passed
         false_positives += not passed
         table.add_row(

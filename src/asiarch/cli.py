@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn, Optional
 import typer
 from rich.console import Console
 
-from asiarch.arch.gates import Verdict
+from asiarch.arch.verdict import Verdict
 from asiarch.arch.zoo import ZOO
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.tasks import make_task

@@ -158,6 +158,43 @@ class GatesConfig(_Strict):
     tolerance: float = Field(
         1e-4, gt=0, description="Largest allowed change of an output that must not move, relative to its scale."
     )
+    parameter_tolerance: float = Field(
+        0.10, ge=0, description="Allowed relative difference from the reference DeltaNet's parameter count."
+    )
+    speed_multiple: float = Field(
+        4.0, gt=0, description="Slowest allowed forward+backward step, as a multiple of the reference DeltaNet's."
+    )
+    speed_seq_len: int = Field(
+        1024, gt=0, description="Length of the speed probe (batch 1): long enough that per-token loops show."
+    )
+    timing_repeats: int = Field(3, gt=0, description="Timed repeats per probe after a warm-up; the median counts.")
+    probe_step_limit_s: float = Field(
+        10.0, gt=0, description="A single probe step slower than this stops repeating (the gate still judges it)."
+    )
+    scaling_seq_lens: list[int] = Field(
+        default_factory=lambda: [256, 512, 1024, 2048, 4096],
+        min_length=2,
+        description="Increasing lengths at which time and peak memory of a training step are measured.",
+    )
+    scaling_fit_points: int = Field(
+        3,
+        ge=2,
+        description="The exponent is fitted over this many of the longest lengths (overheads dominate short ones).",
+    )
+    scaling_exponent_bound: float = Field(
+        1.5, gt=0, description="Largest allowed fitted exponent of time or memory in sequence length."
+    )
+
+    @model_validator(mode="after")
+    def _scaling_probe_is_consistent(self) -> GatesConfig:
+        lengths = self.scaling_seq_lens
+        if any(b <= a for a, b in zip(lengths, lengths[1:])):
+            raise ValueError(f"gates.scaling_seq_lens must increase strictly, got {lengths}")
+        if self.scaling_fit_points > len(lengths):
+            raise ValueError(
+                f"gates.scaling_fit_points={self.scaling_fit_points} exceeds the {len(lengths)} scaling_seq_lens"
+            )
+        return self
 
 
 class ExecutionConfig(_Strict):

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from asiarch.arch.gates import Verdict
+from asiarch.arch.verdict import Verdict
 from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, TrainingJob
 from asiarch.execute.evaluate import Evaluation
 

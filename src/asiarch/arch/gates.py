@@ -9,24 +9,14 @@ of every chunk size a chunked kernel is likely to use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from asiarch.arch.backbone import MixerFactory
 from asiarch.arch.contract import split_output
+from asiarch.arch.cost_gates import COST_GATES, parameter_budget_gate
+from asiarch.arch.verdict import Verdict
 from asiarch.config import GatesConfig
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one gate: name, pass/fail, a one-line reason and the figures measured."""
-
-    gate: str
-    passed: bool
-    reason: str
-    figures: dict[str, float] = field(default_factory=dict)
 
 
 def _forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -136,8 +126,12 @@ def batch_independence_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
 BEHAVIOURAL_GATES = (shape_gate, finite_gate, repeatability_gate, causality_gate, batch_independence_gate)
 
 
-def run_behavioural_gates(factory: MixerFactory, cfg: GatesConfig) -> list[Verdict]:
-    """Instantiate the layer and run the behavioural gates in order, stopping at the first failure."""
+def run_layer_gates(factory: MixerFactory, cfg: GatesConfig) -> list[Verdict]:
+    """Instantiate the layer and run the behavioural, then the cost gates, stopping at the first failure.
+
+    A leak is named before a budget overrun; speed runs before the scaling probe so that a per-token
+    loop is caught at one length instead of being timed at every length up to the longest."""
+
     torch.manual_seed(0)
     try:
         layer = factory()
@@ -145,7 +139,7 @@ def run_behavioural_gates(factory: MixerFactory, cfg: GatesConfig) -> list[Verdi
         return [Verdict("instantiate", False, f"constructing the layer raised {type(exc).__name__}: {exc}")]
     layer.eval()
     verdicts = [Verdict("instantiate", True, f"built at d_model={cfg.d_model}, num_heads={cfg.num_heads}")]
-    for gate in BEHAVIOURAL_GATES:
+    for gate in (*BEHAVIOURAL_GATES, parameter_budget_gate, *COST_GATES):
         try:
             verdict = gate(layer, cfg)
         except Exception as exc:  # noqa: BLE001 - an exception inside the layer fails the gate that hit it

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 
 from asiarch.arch.contract import ASI_ARCH_CLASS, CONTRACT_CLASS, is_allowed_import
-from asiarch.arch.gates import Verdict
+from asiarch.arch.verdict import Verdict
 
 FORBIDDEN_NAMES = frozenset(
     {

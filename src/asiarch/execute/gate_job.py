@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 
-from asiarch.arch.gates import Verdict, run_behavioural_gates
+from asiarch.arch.gates import run_layer_gates
 from asiarch.arch.loader import CandidateError, load_candidate
 from asiarch.arch.source_gates import run_source_gates
+from asiarch.arch.verdict import Verdict
 from asiarch.bench.trainer import ProgressCallback
 from asiarch.config import GatesConfig
 
@@ -39,7 +40,7 @@ def check_candidate(path: str, cfg: GatesConfig) -> list[Verdict]:
     except CandidateError as exc:
         return [*verdicts, Verdict("load", False, str(exc))]
     verdicts.append(Verdict("load", True, f"loaded {spec.kind} class {spec.cls.__name__}"))
-    return verdicts + run_behavioural_gates(lambda: spec.build(cfg.d_model, cfg.num_heads), cfg)
+    return verdicts + run_layer_gates(lambda: spec.build(cfg.d_model, cfg.num_heads), cfg)
 
 
 def run_gate_job(job: GateJob, threads: int, report: ProgressCallback | None = None) -> dict:

@@ -1,0 +1,20 @@
+"""Over budget: a linear-attention layer with a wide private feed-forward block (twice DeltaNet's size)."""
+
+import torch
+from einops import rearrange
+
+from asiarch.ops import linear_attention
+
+
+class Mixer(torch.nn.Module):
+    def __init__(self, d_model: int, num_heads: int):
+        super().__init__()
+        self.heads = num_heads
+        self.qkv = torch.nn.Linear(d_model, 3 * d_model)
+        self.out = torch.nn.Linear(d_model, d_model)
+        self.ffn = torch.nn.Sequential(torch.nn.Linear(d_model, 2 * d_model), torch.nn.Linear(2 * d_model, d_model))
+
+    def forward(self, x):
+        q, k, v = rearrange(self.qkv(x).sigmoid(), "b t (n h d) -> n b h t d", n=3, h=self.heads)
+        o = rearrange(linear_attention(q, k, v), "b h t d -> b t (h d)")
+        return self.out(o) + self.ffn(x)
