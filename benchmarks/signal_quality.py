@@ -82,7 +82,7 @@ def main() -> None:
     cfg = load_config(None, overrides)
     stage = cfg.stage(args.stage)
     names = args.references.split(",") if args.references else cfg.references
-    executor = LocalExecutor(cfg.execution.workers, cfg.execution.threads_per_worker, cfg.execution.job_timeout_s)
+    executor = LocalExecutor(cfg.execution)
 
     started = time.perf_counter()
     refs = reference_evaluations(

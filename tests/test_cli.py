@@ -165,9 +165,9 @@ def test_check_fails_with_the_gate_that_names_the_problem(tmp_path, source, gate
 
 def test_check_kills_a_hanging_candidate_at_the_time_limit():
     hangs = ROOT / "tests" / "execute" / "fixtures" / "hangs.py"
-    result = invoke("check", str(hangs), "--set", "execution.job_timeout_s=5")
+    result = invoke("check", str(hangs), "--set", "execution.gate_timeout_s=5")
     assert result.exit_code == 1
-    assert "sandbox" in result.output and "time limit" in result.output
+    assert "timeout" in result.output and "infinite loop" in result.output
 
 
 def test_help_lists_the_commands():

@@ -10,13 +10,12 @@ from typing import Annotated, NoReturn, Optional
 import typer
 from rich.console import Console
 
-from asiarch.arch.verdict import Verdict
+from asiarch.agents.engineer import Engineer
 from asiarch.arch.zoo import ZOO
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.tasks import make_task
 from asiarch.config import Config, ConfigError, StageConfig, load_config
-from asiarch.execute.evaluate import Evaluation, ReferenceJobError, evaluate_all, reference_evaluations
-from asiarch.execute.gate_job import GateJob, run_gate_job
+from asiarch.execute.evaluate import Evaluation, ReferenceJobError, WatchPlan, evaluate_all, reference_evaluations
 from asiarch.execute.local import LocalExecutor
 from asiarch.terminal import evaluation_tables, job_progress, verdict_table
 
@@ -89,8 +88,7 @@ def _check_candidate_file(path: Path) -> None:
 
 
 def _executor(cfg: Config) -> LocalExecutor:
-    run = cfg.execution
-    return LocalExecutor(run.workers, run.threads_per_worker, run.job_timeout_s)
+    return LocalExecutor(cfg.execution)
 
 
 @app.command("eval")
@@ -115,7 +113,10 @@ def eval_command(
     _require_gates(cfg, file, executor)
     refs = _reference_results(cfg, names, stage, executor, refresh=False)
     candidate_seeds = range(seeds or stage_cfg.seeds)
-    found, wall = evaluate_all({str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name))
+    watch = WatchPlan.from_references(cfg.execution.watchdog, refs)
+    found, wall = evaluate_all(
+        {str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name), watch
+    )
     evaluation = found[str(file)]
     for failure in evaluation.failures:
         errors.print(f"[red]job failed[/] {failure.job.describe()}: {failure.error}", highlight=False)
@@ -154,15 +155,8 @@ def _reference_results(
         fail(f"{exc}; the harness itself is broken here, please report it")
 
 
-def _gate_verdicts(cfg: Config, file: Path, executor: LocalExecutor) -> list[Verdict]:
-    (outcome,) = executor.run([GateJob(str(file), cfg.gates)], runner=run_gate_job)
-    if outcome.result is None:
-        return [Verdict("sandbox", False, f"the gate worker failed: {outcome.error}")]
-    return [Verdict(**v) for v in outcome.result["verdicts"]]
-
-
 def _require_gates(cfg: Config, file: Path, executor: LocalExecutor) -> None:
-    verdicts = _gate_verdicts(cfg, file, executor)
+    verdicts = Engineer(cfg, executor).check(file)
     if not verdicts[-1].passed:
         console.print(verdict_table(file.name, verdicts))
         fail(f"{file} failed the {verdicts[-1].gate} gate: {verdicts[-1].reason}")
@@ -174,11 +168,14 @@ def check(
     config: ConfigOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Run every gate (parse, contract, imports, load, shape, finite, repeatability, causality, batch
-    independence) on a candidate in a worker process; exits 1 if one fails."""
+    """Run every gate on a candidate in a sandboxed worker process and print a table; exits 1 if one fails.
+
+    Gates in order: parse, contract, imports, load, instantiate, shape, finite, repeatability, causality,
+    batch independence, parameter budget, speed, sub-quadratic scaling (plus sandbox, memory and timeout
+    when the candidate trips them)."""
     cfg = _config(config, overrides)
     _check_candidate_file(file)
-    verdicts = _gate_verdicts(cfg, file, _executor(cfg))
+    verdicts = Engineer(cfg, _executor(cfg)).check(file)
     console.print(verdict_table(file.name, verdicts))
     if not verdicts[-1].passed:
         raise typer.Exit(1)

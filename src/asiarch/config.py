@@ -197,6 +197,40 @@ class GatesConfig(_Strict):
         return self
 
 
+class SandboxConfig(_Strict):
+    """Limits of every job's worker process (see docs/sandbox.md for what each layer stops)."""
+
+    memory_limit_gb: float = Field(
+        8.0, gt=0, description="Address-space limit of a job process; a larger allocation fails in the job."
+    )
+    cpu_limit_factor: float = Field(
+        1.5, gt=0, description="CPU-seconds limit as a multiple of (job time limit × threads): stops thread hogs."
+    )
+    file_size_limit_mb: float = Field(64.0, gt=0, description="Largest file a job may write (in its own directory).")
+    isolate_network: bool = Field(True, description="Put the job in an empty network namespace where permitted.")
+    landlock: bool = Field(
+        True, description="Use Linux Landlock (where the kernel has it) to refuse writes outside the job directory."
+    )
+
+
+class WatchdogConfig(_Strict):
+    """When the Engineer stops a training run early, from the (step, loss) stream it reports."""
+
+    leak_floor_fraction: float = Field(
+        0.5,
+        ge=0,
+        description="Stop a run whose smoothed training loss falls below this fraction of the best reference's "
+        "final training loss on the task: a leak the gates missed. 0 disables.",
+    )
+    explosion_factor: float = Field(
+        4.0, gt=1, description="Stop a run whose smoothed loss rises above this multiple of its first loss."
+    )
+    smoothing: float = Field(
+        0.9, ge=0, lt=1, description="Exponential smoothing of the reported loss before the checks above."
+    )
+    warmup_steps: int = Field(20, ge=0, description="Steps before the leak and explosion checks start.")
+
+
 class ExecutionConfig(_Strict):
     """Where evaluation jobs run: a local pool of fresh single-thread processes by default."""
 
@@ -205,6 +239,19 @@ class ExecutionConfig(_Strict):
     )
     threads_per_worker: int = Field(1, gt=0, description="torch intra-op threads inside each job process.")
     job_timeout_s: float = Field(1800.0, gt=0, description="Wall-clock limit of one training job.")
+    gate_timeout_s: float = Field(
+        300.0, gt=0, description="Wall-clock limit of one candidate's gate run (a hung candidate is killed)."
+    )
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+
+
+class EngineerConfig(_Strict):
+    """How the Engineer turns a proposal into a candidate that passed the gates."""
+
+    max_repairs: int = Field(
+        3, ge=0, description="Repair attempts after a failed gate run, each re-checked from scratch."
+    )
 
 
 class Config(_Strict):
@@ -226,6 +273,7 @@ class Config(_Strict):
     )
     gates: GatesConfig = Field(default_factory=GatesConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    engineer: EngineerConfig = Field(default_factory=EngineerConfig)
     cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "asiarch",
         description="Per-machine cache (reference baselines). Safe to delete.",

@@ -1,22 +1,31 @@
 """The local executor runs real jobs in real spawned processes and turns every failure into an outcome."""
 
+import math
 import time
 from pathlib import Path
 
+import pytest
+
 from asiarch.bench.stages import TrainingJob
+from asiarch.config import ExecutionConfig
+from asiarch.execute.job import run_training_job
 from asiarch.execute.local import LocalExecutor
 from tests.helpers import tiny_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def job(candidate: str, seed: int = 0) -> TrainingJob:
-    return TrainingJob(candidate, "mqar", tiny_run(), 3e-3, seed)
+def job(candidate: str, seed: int = 0, steps: int = 6) -> TrainingJob:
+    return TrainingJob(candidate, "mqar", tiny_run(steps=steps), 3e-3, seed)
+
+
+def executor(workers: int = 2, timeout: float = 120) -> LocalExecutor:
+    return LocalExecutor(ExecutionConfig(workers=workers, job_timeout_s=timeout))
 
 
 def test_runs_reference_jobs_in_order_with_progress():
     seen: dict[int, int] = {}
-    outcomes = LocalExecutor(2, 1, 120).run(
+    outcomes = executor(2).run(
         [job("zoo:deltanet", 0), job("zoo:softmax", 1), job("zoo:gla", 2)],
         lambda index, steps: seen.__setitem__(index, steps),
     )
@@ -26,25 +35,25 @@ def test_runs_reference_jobs_in_order_with_progress():
 
 
 def test_candidate_exception_becomes_a_one_line_error():
-    (outcome,) = LocalExecutor(1, 1, 120).run([job(str(FIXTURES / "raises.py"))])
+    (outcome,) = executor(1).run([job(str(FIXTURES / "raises.py"))])
     assert outcome.result is None
     assert "refuses to be built" in outcome.error and "\n" not in outcome.error
     assert "raises.py" in outcome.detail
 
 
 def test_hanging_candidate_is_killed_at_the_time_limit():
-    (outcome,) = LocalExecutor(1, 1, 8).run([job(str(FIXTURES / "hangs.py"))])
+    (outcome,) = executor(1, 8).run([job(str(FIXTURES / "hangs.py"))])
     assert outcome.result is None and "time limit" in outcome.error
 
 
 def test_dying_worker_is_reported_with_its_exit_code():
-    outcomes = LocalExecutor(2, 1, 120).run([job(str(FIXTURES / "exits.py")), job("zoo:softmax")])
+    outcomes = executor(2).run([job(str(FIXTURES / "exits.py")), job("zoo:softmax")])
     assert "exit code 3" in outcomes[0].error
     assert outcomes[1].error is None
 
 
 def test_same_job_in_two_processes_gives_identical_metrics():
-    first, second = LocalExecutor(2, 1, 120).run([job("zoo:gated_deltanet", 5), job("zoo:gated_deltanet", 5)])
+    first, second = executor(2).run([job("zoo:gated_deltanet", 5), job("zoo:gated_deltanet", 5)])
     assert first.result["splits"] == second.result["splits"]
     assert first.result["curve"] == second.result["curve"]
 
@@ -60,12 +69,49 @@ def _processes_with(marker: str) -> list[str]:
     return found
 
 
-def test_timeout_kills_the_whole_process_group_leaving_no_orphans():
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_hung_worker_is_gone_from_the_process_table_within_timeout_plus_five_seconds():
+    pool = executor(1, 4)
     started = time.monotonic()
-    (outcome,) = LocalExecutor(1, 1, 6).run([job(str(FIXTURES / "spawns_and_hangs.py"))])
-    assert "time limit" in outcome.error
-    assert time.monotonic() - started < 6 + 5
-    deadline = time.monotonic() + 5
-    while _processes_with("asiarch-orphan-probe") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    handle = pool.submit(job(str(FIXTURES / "hangs.py")), run_training_job)
+    outcome = pool.result(handle)
+    pid = handle.state["process"].pid
+    assert outcome.timed_out and "time limit" in outcome.error
+    assert time.monotonic() - started < 4 + 5
+    assert not _alive(pid)
+
+
+def test_a_candidate_that_spawns_a_process_is_refused_and_leaves_nothing_behind():
+    (outcome,) = executor(1, 30).run([job(str(FIXTURES / "spawns_and_hangs.py"))])
+    assert outcome.error.startswith("sandbox:") and "start a process" in outcome.error
     assert _processes_with("asiarch-orphan-probe") == []
+
+
+def test_submit_result_and_cancel():
+    pool = executor(2)
+    reported: list[tuple[int, float]] = []
+    quick = pool.submit(job("zoo:deltanet"), run_training_job, lambda h, step, loss: reported.append((step, loss)))
+    stuck = pool.submit(job(str(FIXTURES / "hangs.py")), run_training_job)
+    assert pool.result(quick).error is None
+    assert reported and reported[-1][0] == 6 and all(math.isfinite(loss) for _, loss in reported)
+    with pytest.raises(TimeoutError, match="still running"):
+        pool.result(stuck, timeout=0.5)
+    pid = stuck.state["process"].pid
+    pool.cancel(stuck, "not needed any more")
+    assert pool.result(stuck).error == "not needed any more"
+    assert not _alive(pid)
+
+
+def test_cancelling_from_a_progress_callback_stops_the_job_early():
+    pool = executor(1)
+    handle = pool.submit(
+        job("zoo:deltanet", steps=400), run_training_job, lambda h, step, loss: pool.cancel(h, f"stop at {step}")
+    )
+    outcome = pool.result(handle)
+    assert outcome.result is None and outcome.error == "stop at 10"

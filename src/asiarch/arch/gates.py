@@ -9,6 +9,8 @@ of every chunk size a chunked kernel is likely to use.
 
 from __future__ import annotations
 
+import traceback
+
 import torch
 from torch import nn
 
@@ -17,6 +19,10 @@ from asiarch.arch.contract import split_output
 from asiarch.arch.cost_gates import COST_GATES, parameter_budget_gate
 from asiarch.arch.verdict import Verdict
 from asiarch.config import GatesConfig
+
+TRACEBACK_FRAMES, TRACEBACK_CHARS = 4, 2000
+OUT_OF_MEMORY = "can't allocate memory"
+"""How torch's CPU allocator reports a failed allocation (e.g. under the sandbox's address-space limit)."""
 
 
 def _forward(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -136,17 +142,30 @@ def run_layer_gates(factory: MixerFactory, cfg: GatesConfig) -> list[Verdict]:
     try:
         layer = factory()
     except Exception as exc:  # noqa: BLE001 - a failing constructor is a verdict, not a crash
-        return [Verdict("instantiate", False, f"constructing the layer raised {type(exc).__name__}: {exc}")]
+        return [_raised_verdict("instantiate", exc)]
     layer.eval()
     verdicts = [Verdict("instantiate", True, f"built at d_model={cfg.d_model}, num_heads={cfg.num_heads}")]
     for gate in (*BEHAVIOURAL_GATES, parameter_budget_gate, *COST_GATES):
         try:
             verdict = gate(layer, cfg)
         except Exception as exc:  # noqa: BLE001 - an exception inside the layer fails the gate that hit it
-            name = gate.__name__.removesuffix("_gate")
-            first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            verdict = Verdict(name, False, f"the layer raised during the {name} probe: {first}")
+            verdict = _raised_verdict(gate.__name__.removesuffix("_gate"), exc)
         verdicts.append(verdict)
         if not verdict.passed:
             break
     return verdicts
+
+
+def _raised_verdict(gate: str, exc: Exception) -> Verdict:
+    """An exception inside the layer fails the gate that hit it; running out of memory is named as such."""
+    first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    detail = "".join(traceback.format_exception(exc, limit=-TRACEBACK_FRAMES))[-TRACEBACK_CHARS:]
+    if isinstance(exc, MemoryError) or OUT_OF_MEMORY in str(exc):
+        return Verdict(
+            "memory",
+            False,
+            f"the layer ran out of memory during the {gate} probe ({first[:160]}): allocate tensors that grow "
+            "linearly with the input, not fixed huge buffers",
+            detail=detail,
+        )
+    return Verdict(gate, False, f"the layer raised during the {gate} probe: {first}", detail=detail)

@@ -13,3 +13,5 @@ class Verdict:
     passed: bool
     reason: str
     figures: dict[str, float] = field(default_factory=dict)
+    detail: str = ""
+    """The tail of a traceback when the layer raised: what a repairer needs beyond the reason."""

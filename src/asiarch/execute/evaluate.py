@@ -15,10 +15,14 @@ from asiarch.bench.stages import (
     summarise,
 )
 from asiarch.bench.trainer import RunResult
-from asiarch.config import StageConfig
-from asiarch.execute.local import JobOutcome, LocalExecutor, ProgressSink
+from asiarch.config import StageConfig, WatchdogConfig
+from asiarch.execute.job import run_training_job
+from asiarch.execute.local import IndexProgress, LocalExecutor
+from asiarch.execute.watchdog import LossWatchdog, leak_floor
+from asiarch.protocols import JobHandle, JobOutcome
+from asiarch.protocols import ProgressSink as HandleProgress
 
-JobsStarted = Callable[[Sequence[TrainingJob]], ProgressSink]
+JobsStarted = Callable[[Sequence[TrainingJob]], IndexProgress]
 """Given the planned jobs, returns the per-job progress callback (e.g. a progress bar)."""
 
 
@@ -44,19 +48,64 @@ def evaluate_all(
     stage: StageConfig,
     executor: LocalExecutor,
     on_start: JobsStarted | None = None,
+    watch: WatchPlan | None = None,
 ) -> tuple[dict[str, Evaluation], float]:
-    """Run every (candidate → seeds) request in one pool so all cores stay busy; returns wall seconds too."""
+    """Run every (candidate → seeds) request in one pool so all cores stay busy; returns wall seconds too.
+
+    With ``watch``, every job's reported losses go through a ``LossWatchdog`` whose floor is the
+    leak floor of the job's task, and a job it objects to is cancelled with the watchdog's reason."""
     jobs = [job for candidate, seeds in requests.items() for job in plan_stage(stage, candidate, seeds)]
     evaluations = {candidate: Evaluation(candidate) for candidate in requests}
     started = time.perf_counter()
     progress = on_start(jobs) if on_start is not None else None
-    for outcome in executor.run(jobs, progress):
-        target = evaluations[outcome.job.candidate]
-        if outcome.result is None:
-            target.failures.append(outcome)
-        else:
-            target.rows.append((outcome.job.label, RunResult(**outcome.result)))
+    handles = [
+        executor.submit(job, run_training_job, _watched(executor, index, job, progress, watch))
+        for index, job in enumerate(jobs)
+    ]
+    try:
+        for handle in handles:
+            outcome = executor.result(handle)
+            target = evaluations[outcome.job.candidate]
+            if outcome.result is None:
+                target.failures.append(outcome)
+            else:
+                target.rows.append((outcome.job.label, RunResult(**outcome.result)))
+    finally:
+        for handle in handles:
+            executor.cancel(handle, "cancelled: the evaluation was interrupted")
     return evaluations, time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class WatchPlan:
+    """How to watch candidate jobs: the watchdog settings and the leak floor per task label."""
+
+    config: WatchdogConfig
+    floors: dict[str, float | None]
+
+    @classmethod
+    def from_references(cls, config: WatchdogConfig, references: dict[str, Evaluation]) -> WatchPlan:
+        labels = {label for evaluation in references.values() for label, _ in evaluation.rows}
+        floors = {
+            label: leak_floor([r for ev in references.values() for lab, r in ev.rows if lab == label], config)
+            for label in labels
+        }
+        return cls(config, floors)
+
+
+def _watched(
+    executor: LocalExecutor, index: int, job: TrainingJob, progress: IndexProgress | None, watch: WatchPlan | None
+) -> HandleProgress:
+    watchdog = None if watch is None else LossWatchdog(watch.config, watch.floors.get(job.label))
+
+    def on_progress(handle: JobHandle, step: int, loss: float) -> None:
+        if progress is not None:
+            progress(index, step)
+        reason = None if watchdog is None else watchdog.observe(step, loss)
+        if reason is not None:
+            executor.cancel(handle, reason)
+
+    return on_progress
 
 
 def reference_evaluations(

@@ -17,6 +17,8 @@ from asiarch.arch.source_gates import run_source_gates
 from asiarch.arch.verdict import Verdict
 from asiarch.bench.trainer import ProgressCallback
 from asiarch.config import GatesConfig
+from asiarch.execute.sandbox import take_violations
+from asiarch.protocols import JobOutcome
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,28 @@ def check_candidate(path: str, cfg: GatesConfig) -> list[Verdict]:
 
 
 def run_gate_job(job: GateJob, threads: int, report: ProgressCallback | None = None) -> dict:
-    """Worker entry point: the verdicts as plain dicts."""
+    """Worker entry point: the verdicts as plain dicts. An attempt the sandbox refused fails the
+    ``sandbox`` gate even when the candidate caught the exception and the other gates passed."""
     torch.set_num_threads(threads)
-    return {"verdicts": [asdict(v) for v in check_candidate(job.path, job.gates)]}
+    verdicts = check_candidate(job.path, job.gates)
+    refused = take_violations()
+    if refused:
+        verdicts = [v for v in verdicts if v.passed] + [Verdict("sandbox", False, refused[0])]
+    return {"verdicts": [asdict(v) for v in verdicts]}
+
+
+def outcome_verdicts(outcome: JobOutcome, timeout_s: float) -> list[Verdict]:
+    """The verdicts of a finished gate job, or the one verdict that explains why there are none."""
+    if outcome.result is not None:
+        return [Verdict(**v) for v in outcome.result["verdicts"]]
+    if outcome.timed_out:
+        return [
+            Verdict(
+                "timeout",
+                False,
+                f"the gates did not finish within {timeout_s:g} s and the worker was killed: an infinite loop, or a "
+                "layer far too slow to train",
+            )
+        ]
+    gate = "sandbox" if (outcome.error or "").startswith("sandbox:") else "worker"
+    return [Verdict(gate, False, outcome.error or "the gate worker failed without a message")]

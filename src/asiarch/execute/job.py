@@ -6,9 +6,6 @@ running in a fresh process, loads it. Results travel back as plain dicts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 
 from asiarch.arch.backbone import MixerFactory
@@ -34,7 +31,3 @@ def run_training_job(job: TrainingJob, threads: int, on_progress: ProgressCallba
     factory = mixer_factory(job.candidate, job.run.model.d_model, job.run.model.num_heads)
     task = make_task(job.run.task, job.run.params)
     return train_and_evaluate(factory, task, job.run, job.lr, job.seed, on_progress).to_dict()
-
-
-JobRunner = Callable[[Any, int, ProgressCallback], dict]
-"""A module-level function run in a worker: (job, threads, progress report) -> plain-dict result."""

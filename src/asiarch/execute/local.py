@@ -1,24 +1,34 @@
-"""Run jobs (training runs, gate checks) in a local pool of fresh, single-thread worker processes.
+"""Run jobs (training runs, gate checks) in a local pool of fresh, sandboxed worker processes.
 
 Each job gets its own spawned process: candidate code never runs in the orchestrator, nothing
-leaks between candidates, and a job that hangs past its time limit is killed. Measured on a
+leaks between candidates, and a job that hangs past its time limit is killed with everything it
+started. The worker enters the sandbox (``sandbox.py``) before it touches the job. Measured on a
 busy 2-core machine: two single-thread processes side by side are 3–8× faster than one process
 with two threads, so parallelism is across processes.
+
+The executor has no thread of its own: ``result`` (or ``run``) drives the pool — starts queued
+jobs, forwards progress, retires finished, timed-out and dead workers — until what it waits for
+is done.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
-import queue
+import pickle
+import shutil
 import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from asiarch.execute.job import JobRunner, run_training_job
+from asiarch.config import ExecutionConfig
+from asiarch.execute.job import run_training_job
+from asiarch.execute.sandbox import SandboxLimits, enter_sandbox, take_violations, workdir_for_job
+from asiarch.protocols import JobHandle, JobOutcome, JobRunner, ProgressSink
 
 PROGRESS_EVERY_STEPS = 10
 POLL_SECONDS = 0.2
@@ -30,102 +40,188 @@ DEATH_GRACE_SECONDS = 2.0
 WORKER_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
 
 
-@dataclass
-class JobOutcome:
-    """A finished job: its result dict, or a one-line error and the traceback tail."""
-
-    job: Any
-    result: dict | None
-    error: str | None = None
-    detail: str = ""
+IndexProgress = Callable[[int, int], None]
+"""Called with (job index, steps done) while ``run`` works through a list of jobs."""
 
 
-ProgressSink = Callable[[int, int], None]
-"""Called with (job index, steps done) while jobs run."""
-
-
-def _worker(index: int, runner: JobRunner, job: Any, threads: int, messages: mp.Queue) -> None:
-    # Lead a process group of our own, so a kill reaches whatever the candidate spawned too.
+def _worker(runner: JobRunner, job: Any, threads: int, limits: SandboxLimits, messages: Connection) -> None:
+    # Lead a process group of our own, so a kill reaches whatever the job started too.
     os.setpgrp()
+    steps = getattr(job, "steps", None)
 
     def report(step: int, loss: float) -> None:
-        if step % PROGRESS_EVERY_STEPS == 0 or step == job.steps:
-            messages.put((index, "progress", step))
+        if step % PROGRESS_EVERY_STEPS == 0 or step == steps:
+            messages.send(("progress", (step, loss)))
 
     try:
-        messages.put((index, "done", runner(job, threads, report)))
+        enter_sandbox(limits)
+        result = runner(job, threads, report)
+        refused = take_violations()
+        messages.send(("error", (refused[0], "")) if refused else ("done", result))
     except Exception as exc:  # noqa: BLE001 - any failure of untrusted code becomes a recorded outcome
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        messages.put((index, "error", (first, traceback.format_exc(limit=-8))))
+        refused = take_violations()
+        first = refused[0] if refused else f"{type(exc).__name__}: {exc}".splitlines()[0]
+        messages.send(("error", (first, traceback.format_exc(limit=-8))))
 
 
 class LocalExecutor:
-    """A bounded pool of spawned processes, one per job, with a wall-clock limit per job."""
+    """A bounded pool of spawned, sandboxed processes, one per job, each with its own time limit."""
 
-    def __init__(self, workers: int, threads_per_worker: int, job_timeout_s: float) -> None:
-        self.workers = workers
-        self.threads = threads_per_worker
-        self.timeout = job_timeout_s
+    def __init__(self, execution: ExecutionConfig) -> None:
+        self.config = execution
+        self.workers = execution.workers
+        self.threads = execution.threads_per_worker
+        self.timeout = execution.job_timeout_s
         self.context = mp.get_context("spawn")
+        self._queued: list[JobHandle] = []
+        self._running: dict[Connection, JobHandle] = {}
+
+    def submit(
+        self,
+        job: Any,
+        runner: JobRunner = run_training_job,
+        on_progress: ProgressSink | None = None,
+        timeout_s: float | None = None,
+    ) -> JobHandle:
+        """Queue a job; it starts as soon as a worker slot is free (while ``result`` or ``run`` waits)."""
+        handle = JobHandle(job, runner, timeout_s or self.timeout, on_progress)
+        self._queued.append(handle)
+        return handle
+
+    def result(self, handle: JobHandle, timeout: float | None = None) -> JobOutcome:
+        """Drive the pool until ``handle`` is finished; raises TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while handle.outcome is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{_describe(handle.job)} is still running after {timeout:g} s")
+            self._step()
+        return handle.outcome
+
+    def cancel(self, handle: JobHandle, reason: str) -> None:
+        """Stop a job now (kill its process group if it runs); its outcome is an error with ``reason``."""
+        if handle.outcome is not None:
+            return
+        if handle in self._queued:
+            self._queued.remove(handle)
+        else:
+            self._retire(handle, reason, kill=True)
+        handle.outcome = handle.outcome or JobOutcome(handle.job, None, reason)
 
     def run(
-        self, jobs: Sequence[Any], on_progress: ProgressSink | None = None, runner: JobRunner = run_training_job
+        self, jobs: Sequence[Any], on_progress: IndexProgress | None = None, runner: JobRunner = run_training_job
     ) -> list[JobOutcome]:
-        """Run ``runner(job, threads, report)`` for every job, at most ``workers`` at a time, each in
-        a fresh process; outcomes come back in job order. ``runner`` must be a module-level function."""
-        messages = self.context.Queue()
-        outcomes: dict[int, JobOutcome] = {}
-        running: dict[int, _Running] = {}
-        pending = list(range(len(jobs)))
+        """Run ``runner(job, threads, report)`` for every job, at most ``workers`` at a time; outcomes
+        come back in job order. ``runner`` must be a module-level function."""
+        sink = None if on_progress is None else _index_sink(on_progress)
+        handles = [self.submit(job, runner, sink) for job in jobs]
+        for index, handle in enumerate(handles):
+            handle.state["index"] = index
         try:
-            while pending or running:
-                while pending and len(running) < self.workers:
-                    index = pending.pop(0)
-                    process = self.context.Process(
-                        target=_worker, args=(index, runner, jobs[index], self.threads, messages), daemon=True
-                    )
-                    _start_with_environment(process, WORKER_ENVIRONMENT)
-                    running[index] = _Running(process, time.monotonic())
-                for index, kind, payload in _drain(messages):
-                    if kind == "progress":
-                        if on_progress is not None:
-                            on_progress(index, payload)
-                    elif kind == "done":
-                        outcomes[index] = JobOutcome(jobs[index], payload)
-                    else:
-                        outcomes[index] = JobOutcome(jobs[index], None, payload[0], payload[1])
-                for index, error in self._finished(running, outcomes):
-                    if error is not None:
-                        outcomes[index] = JobOutcome(jobs[index], None, error)
+            return [self.result(handle) for handle in handles]
         finally:
-            for state in running.values():
-                _kill_group(state.process)
-        return [outcomes[i] for i in range(len(jobs))]
+            for handle in handles:
+                self.cancel(handle, "cancelled: the orchestrator stopped waiting")
 
-    def _finished(self, running: dict[int, _Running], outcomes: dict[int, JobOutcome]) -> list[tuple[int, str | None]]:
-        """Retire processes that reported, timed out or died; a dead one gets a grace period to flush."""
+    def close(self) -> None:
+        """Kill every running job and forget queued ones."""
+        for handle in [*self._queued, *self._running.values()]:
+            self.cancel(handle, "cancelled: the executor was closed")
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _step(self) -> None:
+        while self._queued and len(self._running) < self.workers:
+            self._start(self._queued.pop(0))
+        open_readers = [reader for reader, handle in self._running.items() if "closed" not in handle.state]
+        if not open_readers:
+            time.sleep(POLL_SECONDS)
+        for reader in wait(open_readers, timeout=POLL_SECONDS) if open_readers else ():
+            handle = self._running[reader]
+            messages, closed = _drain(reader)
+            if closed:
+                handle.state["closed"] = True
+            for kind, payload in messages:
+                if handle.outcome is not None:
+                    break
+                if kind == "progress":
+                    if handle.on_progress is not None:
+                        handle.on_progress(handle, *payload)
+                elif kind == "done":
+                    self._retire(handle, None, result=payload)
+                else:
+                    self._retire(handle, payload[0], detail=payload[1])
+        self._check_workers()
+
+    def _start(self, handle: JobHandle) -> None:
+        workdir = workdir_for_job()
+        sandbox = self.config.sandbox
+        limits = SandboxLimits(
+            workdir=str(workdir),
+            memory_bytes=int(sandbox.memory_limit_gb * 2**30),
+            cpu_seconds=math.ceil(handle.timeout_s * self.threads * sandbox.cpu_limit_factor) + 1,
+            file_size_bytes=int(sandbox.file_size_limit_mb * 2**20),
+            isolate_network=sandbox.isolate_network,
+            landlock=sandbox.landlock,
+        )
+        reader, writer = self.context.Pipe(duplex=False)
+        process = self.context.Process(
+            target=_worker, args=(handle.runner, handle.job, self.threads, limits, writer), daemon=True
+        )
+        _start_with_environment(process, WORKER_ENVIRONMENT)
+        writer.close()
+        handle.state.update(reader=reader, process=process, started=time.monotonic(), workdir=workdir)
+        self._running[reader] = handle
+
+    def _check_workers(self) -> None:
+        """Retire workers that timed out or died; a dead one gets a grace period to flush its messages."""
         now = time.monotonic()
-        retired: list[tuple[int, str | None]] = []
-        for index, state in list(running.items()):
-            error: str | None = None
-            if index in outcomes:
-                state.process.join(JOIN_SECONDS)
-            elif now - state.started > self.timeout:
-                _kill_group(state.process)
-                state.process.join(JOIN_SECONDS)
-                error = f"job exceeded its {self.timeout:g} s time limit and was killed"
-            elif state.process.is_alive():
+        for handle in list(self._running.values()):
+            process: mp.Process = handle.state["process"]
+            if now - handle.state["started"] > handle.timeout_s:
+                self._retire(handle, f"job exceeded its {handle.timeout_s:g} s time limit and was killed", kill=True)
+                handle.outcome.timed_out = True
+            elif process.is_alive():
                 continue
-            elif state.dead_since is None:
-                state.dead_since = now
-                continue
-            elif now - state.dead_since < DEATH_GRACE_SECONDS:
-                continue
-            else:
-                error = f"worker process died with exit code {state.process.exitcode}"
-            del running[index]
-            retired.append((index, error))
-        return retired
+            elif "dead_since" not in handle.state:
+                handle.state["dead_since"] = now
+            elif now - handle.state["dead_since"] >= DEATH_GRACE_SECONDS:
+                self._retire(handle, _death_reason(process.exitcode, handle, self.threads, self.config))
+
+    def _retire(
+        self, handle: JobHandle, error: str | None, *, result: dict | None = None, detail: str = "", kill: bool = False
+    ) -> None:
+        process: mp.Process = handle.state["process"]
+        if kill:
+            _kill_group(process)
+        process.join(JOIN_SECONDS)
+        reader: Connection = handle.state["reader"]
+        self._running.pop(reader, None)
+        reader.close()
+        shutil.rmtree(handle.state["workdir"], ignore_errors=True)
+        handle.outcome = JobOutcome(handle.job, result, error, detail)
+
+
+def _index_sink(on_progress: IndexProgress) -> ProgressSink:
+    return lambda handle, step, loss: on_progress(handle.state["index"], step)
+
+
+def _describe(job: Any) -> str:
+    return job.describe() if hasattr(job, "describe") else repr(job)
+
+
+def _death_reason(exitcode: int | None, handle: JobHandle, threads: int, execution: ExecutionConfig) -> str:
+    if exitcode == -signal.SIGXCPU:
+        limit = handle.timeout_s * threads * execution.sandbox.cpu_limit_factor
+        return f"worker exceeded its CPU-time limit of {limit:g} s and was stopped (SIGXCPU)"
+    if exitcode == -signal.SIGKILL:
+        return "worker was killed (SIGKILL), usually by the kernel's out-of-memory killer"
+    if exitcode == -signal.SIGSEGV:
+        return "worker crashed with a segmentation fault"
+    return f"worker process died with exit code {exitcode}"
 
 
 def _start_with_environment(process: mp.Process, extra: dict[str, str]) -> None:
@@ -150,19 +246,13 @@ def _kill_group(process: mp.Process) -> None:
         process.kill()
 
 
-@dataclass
-class _Running:
-    process: mp.Process
-    started: float
-    dead_since: float | None = None
-
-
-def _drain(messages: mp.Queue) -> list[tuple[int, str, object]]:
-    """Everything queued now, waiting up to one poll interval for the first message."""
+def _drain(reader: Connection) -> tuple[list[tuple[str, Any]], bool]:
+    """Every complete message waiting on a worker's pipe, and whether the pipe is closed (or torn by
+    a kill mid-message); the worker's exit is then noticed, with a grace period, by ``_check_workers``."""
     drained = []
     try:
-        drained.append(messages.get(timeout=POLL_SECONDS))
-        while True:
-            drained.append(messages.get_nowait())
-    except queue.Empty:
-        return drained
+        while reader.poll():
+            drained.append(reader.recv())
+    except (EOFError, OSError, pickle.UnpicklingError):
+        return drained, True
+    return drained, False

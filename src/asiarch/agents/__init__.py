@@ -1,0 +1,1 @@
+"""The agents: Researcher (proposes), Engineer (gates, repairs, trains), Analyst (judges)."""

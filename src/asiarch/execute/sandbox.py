@@ -1,0 +1,236 @@
+"""The sandbox a worker process enters before it imports any candidate code.
+
+Layers, outermost first (each is independent; see docs/sandbox.md for what each can and cannot stop):
+
+1. Resource limits (``setrlimit``): address space, CPU seconds, size of any file written, no core
+   dumps. A memory bomb fails its allocation; a thread hog is killed by SIGXCPU.
+2. A private working directory, which is also ``TMPDIR`` and ``HOME``.
+3. Network namespace (``unshare(CLONE_NEWNET)``, where the kernel lets us): the worker's thread sees
+   only a loopback interface that is down, so no packet can leave.
+4. Landlock (Linux ≥ 5.13, where available): the kernel refuses writes, deletes and ``execve``
+   anywhere outside the working directory, TCP bind/connect (ABI ≥ 4) and signals to processes
+   outside the sandbox (ABI ≥ 6) — also for native code that never passes through Python.
+5. A Python audit hook: refuses process creation, signals, sockets, native-library loading and
+   file changes outside the working directory, and records each attempt, so that the job fails
+   with gate ``sandbox`` even when the candidate catches the exception.
+
+Which of 3 and 4 are in force depends on the kernel and privileges; ``enter_sandbox`` reports them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import resource
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CLONE_NEWNET = 0x40000000
+PR_SET_NO_NEW_PRIVS = 38
+LANDLOCK_SYSCALLS = {"create_ruleset": 444, "add_rule": 445, "restrict_self": 446}
+"""The same numbers on every architecture Linux added them to after 5.13."""
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+FS_EXECUTE, FS_WRITE_FILE = 1 << 0, 1 << 1
+FS_WRITE_LIKE = sum(1 << bit for bit in range(4, 13)) | FS_WRITE_FILE  # remove, make dir/reg/sock/fifo/sym…
+FS_REFER, FS_TRUNCATE = 1 << 13, 1 << 14
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+WRITABLE_DEVICES = ("/dev/null",)
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What one job's worker may use; computed by the executor from the configuration."""
+
+    workdir: str
+    memory_bytes: int
+    cpu_seconds: int
+    file_size_bytes: int
+    isolate_network: bool
+    landlock: bool
+
+
+class SandboxViolation(PermissionError):
+    """Raised inside the worker when candidate code tries something the sandbox refuses."""
+
+
+_violations: list[str] = []
+
+
+def take_violations() -> list[str]:
+    """Every refused attempt recorded so far (each a one-line description), clearing the record."""
+    taken = list(_violations)
+    _violations.clear()
+    return taken
+
+
+def enter_sandbox(limits: SandboxLimits) -> list[str]:
+    """Confine the current process; returns the names of the layers now in force."""
+    layers = [_limit_resources(limits), _enter_workdir(limits.workdir)]
+    if limits.isolate_network and _unshare_network():
+        layers.append("network namespace")
+    if limits.landlock:
+        abi = _restrict_with_landlock(limits.workdir)
+        if abi:
+            layers.append(f"landlock abi {abi}")
+    sys.addaudithook(_AuditHook(os.path.realpath(limits.workdir)))
+    layers.append("audit hook")
+    return layers
+
+
+def _limit_resources(limits: SandboxLimits) -> str:
+    for kind, value in (
+        (resource.RLIMIT_AS, limits.memory_bytes),
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_FSIZE, limits.file_size_bytes),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(kind, (value, value))
+    return "rlimits"
+
+
+def _enter_workdir(workdir: str) -> str:
+    os.chdir(workdir)
+    for name in ("TMPDIR", "TEMP", "TMP", "HOME"):
+        os.environ[name] = workdir
+    tempfile.tempdir = workdir
+    return "private workdir"
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare_network() -> bool:
+    """Move this thread into a fresh, empty network namespace (needs CAP_SYS_ADMIN; else skipped)."""
+    return platform.system() == "Linux" and _libc().unshare(CLONE_NEWNET) == 0
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]  # fmt: skip
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def _restrict_with_landlock(workdir: str) -> int:
+    """Allow writes only under ``workdir`` (and /dev/null), no execve, no TCP, no outside signals.
+
+    Returns the Landlock ABI version used, or 0 when the kernel has no Landlock."""
+    if platform.system() != "Linux":
+        return 0
+    libc = _libc()
+    syscall = libc.syscall
+    abi = syscall(LANDLOCK_SYSCALLS["create_ruleset"], None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
+    if abi <= 0:
+        return 0
+    writes = FS_WRITE_LIKE | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
+    attr = _RulesetAttr(writes | FS_EXECUTE, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
+                        SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET if abi >= 6 else 0)  # fmt: skip
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = syscall(LANDLOCK_SYSCALLS["create_ruleset"], ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    if ruleset < 0:
+        return 0
+    try:
+        _allow_beneath(syscall, ruleset, workdir, writes)
+        for device in WRITABLE_DEVICES:
+            _allow_beneath(syscall, ruleset, device, FS_WRITE_FILE | (FS_TRUNCATE if abi >= 3 else 0))
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return 0
+        if syscall(LANDLOCK_SYSCALLS["restrict_self"], ruleset, 0) != 0:
+            return 0
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _allow_beneath(syscall: ctypes._CFuncPtr, ruleset: int, path: str, access: int) -> None:
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        rule = _PathBeneathAttr(access, fd)
+        if syscall(LANDLOCK_SYSCALLS["add_rule"], ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+    finally:
+        os.close(fd)
+
+
+REFUSED_EVENTS = {
+    "os.system": "run a shell command",
+    "subprocess.Popen": "start a process",
+    "os.exec": "replace the process with another program",
+    "os.posix_spawn": "start a process",
+    "os.spawn": "start a process",
+    "os.fork": "fork the process",
+    "os.forkpty": "fork the process",
+    "os.kill": "send a signal to a process",
+    "os.killpg": "send a signal to a process group",
+    "signal.pthread_kill": "send a signal to a thread",
+    "socket.__new__": "open a network socket",
+    "socket.connect": "open a network connection",
+    "socket.bind": "listen on the network",
+    "socket.getaddrinfo": "resolve a network address",
+    "socket.gethostbyname": "resolve a network address",
+    "ctypes.dlopen": "load a native library",
+    "ctypes.dlsym": "look up native code",
+    "ctypes.cdata": "read raw memory",
+}
+"""Audit events refused outright, with what the attempt means in plain words."""
+
+PATH_EVENTS = frozenset(
+    {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.truncate", "os.chmod",
+     "os.chown", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copyfile", "shutil.copytree"}
+)  # fmt: skip
+"""Audit events that change the file system: allowed only inside the working directory."""
+
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+class _AuditHook:
+    """Refuses and records what a candidate may not do; called by the interpreter for every audit event."""
+
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+
+    def __call__(self, event: str, args: tuple) -> None:
+        if event in REFUSED_EVENTS:
+            self._refuse(f"tried to {REFUSED_EVENTS[event]} ({event} {_brief(args)})")
+        elif event == "open" and _opens_for_writing(args) and not self._inside(args[0]):
+            self._refuse(f"tried to write the file {_brief(args[:1])} outside its working directory")
+        elif event in PATH_EVENTS and not all(self._inside(a) for a in args if isinstance(a, (str, bytes))):
+            self._refuse(f"tried to change the file system outside its working directory ({event} {_brief(args)})")
+
+    def _inside(self, path: object) -> bool:
+        if not isinstance(path, (str, bytes)):
+            return True  # a file descriptor: already open before the sandbox, or opened inside it
+        resolved = os.path.realpath(os.fsdecode(path))
+        return resolved in WRITABLE_DEVICES or resolved == self.workdir or resolved.startswith(self.workdir + os.sep)
+
+    @staticmethod
+    def _refuse(what: str) -> None:
+        message = f"sandbox: the code {what}; candidates may not touch processes, the network or files outside their directory"
+        _violations.append(message)
+        raise SandboxViolation(message)
+
+
+def _opens_for_writing(args: tuple) -> bool:
+    _, mode, flags = (*args, None, None)[:3]
+    if isinstance(mode, str) and any(letter in mode for letter in "wax+"):
+        return True
+    return isinstance(flags, int) and bool(flags & WRITE_FLAGS)
+
+
+def _brief(args: tuple) -> str:
+    text = " ".join(repr(a) for a in args)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def workdir_for_job() -> Path:
+    """A fresh private directory for one job (the executor removes it afterwards)."""
+    return Path(tempfile.mkdtemp(prefix="asiarch-job-"))
