@@ -40,6 +40,7 @@ FS_REFER, FS_TRUNCATE = 1 << 13, 1 << 14
 NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 WRITABLE_DEVICES = ("/dev/null",)
+CPU_HARD_LIMIT_GRACE_S = 5
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class SandboxViolation(PermissionError):
 
 
 _violations: list[str] = []
+_layers: list[str] = []
 
 
 def take_violations() -> list[str]:
@@ -68,8 +70,14 @@ def take_violations() -> list[str]:
     return taken
 
 
+def active_layers() -> list[str]:
+    """The layers ``enter_sandbox`` put in force in this process (empty outside a sandbox)."""
+    return list(_layers)
+
+
 def enter_sandbox(limits: SandboxLimits) -> list[str]:
     """Confine the current process; returns the names of the layers now in force."""
+    sys.dont_write_bytecode = True  # importing must not try to write .pyc files next to the sources
     layers = [_limit_resources(limits), _enter_workdir(limits.workdir)]
     if limits.isolate_network and _unshare_network():
         layers.append("network namespace")
@@ -79,17 +87,19 @@ def enter_sandbox(limits: SandboxLimits) -> list[str]:
             layers.append(f"landlock abi {abi}")
     sys.addaudithook(_AuditHook(os.path.realpath(limits.workdir)))
     layers.append("audit hook")
+    _layers[:] = layers
     return layers
 
 
 def _limit_resources(limits: SandboxLimits) -> str:
-    for kind, value in (
-        (resource.RLIMIT_AS, limits.memory_bytes),
-        (resource.RLIMIT_CPU, limits.cpu_seconds),
-        (resource.RLIMIT_FSIZE, limits.file_size_bytes),
-        (resource.RLIMIT_CORE, 0),
+    for kind, soft, hard in (
+        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        # The soft CPU limit sends SIGXCPU (reported as such); the hard one, a little later, SIGKILL.
+        (resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + CPU_HARD_LIMIT_GRACE_S),
+        (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
+        (resource.RLIMIT_CORE, 0, 0),
     ):
-        resource.setrlimit(kind, (value, value))
+        resource.setrlimit(kind, (soft, hard))
     return "rlimits"
 
 
