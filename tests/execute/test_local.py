@@ -30,7 +30,8 @@ def test_runs_reference_jobs_in_order_with_progress():
         lambda index, steps: seen.__setitem__(index, steps),
     )
     assert [o.job.seed for o in outcomes] == [0, 1, 2]
-    assert all(o.error is None and o.result["steps_done"] == 6 for o in outcomes)
+    assert [o.error for o in outcomes] == [None, None, None]
+    assert all(o.result["steps_done"] == 6 for o in outcomes)
     assert seen == {0: 6, 1: 6, 2: 6}
 
 

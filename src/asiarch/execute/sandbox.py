@@ -41,6 +41,11 @@ NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 WRITABLE_DEVICES = ("/dev/null",)
 CPU_HARD_LIMIT_GRACE_S = 5
+PRIVATE_DIRECTORY_VARIABLES = (
+    "TMPDIR", "TEMP", "TMP", "HOME", "XDG_CACHE_HOME", "TORCH_HOME", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"
+)  # fmt: skip
+"""Where libraries put temporary files and caches: all inside the job's directory (torch creates its
+compile cache on first import of torch._dynamo, from a path inherited from the parent otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def _limit_resources(limits: SandboxLimits) -> str:
 
 def _enter_workdir(workdir: str) -> str:
     os.chdir(workdir)
-    for name in ("TMPDIR", "TEMP", "TMP", "HOME"):
+    for name in PRIVATE_DIRECTORY_VARIABLES:
         os.environ[name] = workdir
     tempfile.tempdir = workdir
     return "private workdir"
