@@ -65,7 +65,8 @@ class Engineer:
     def check(self, path: Path) -> list[Verdict]:
         """Run every gate on a candidate file in a sandboxed worker, stopping at the first failure."""
         timeout = self.config.execution.gate_timeout_s
-        handle = self.executor.submit(GateJob(str(path), self.config.gates), run_gate_job, timeout_s=timeout)
+        job = GateJob(str(Path(path).resolve()), self.config.gates)  # the worker runs in its own directory
+        handle = self.executor.submit(job, run_gate_job, timeout_s=timeout)
         return outcome_verdicts(self.executor.result(handle), timeout)
 
     def realize(self, proposal: Proposal, directory: Path) -> Realization:

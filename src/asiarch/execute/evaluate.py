@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import (
@@ -54,7 +55,8 @@ def evaluate_all(
 
     With ``watch``, every job's reported losses go through a ``LossWatchdog`` whose floor is the
     leak floor of the job's task, and a job it objects to is cancelled with the watchdog's reason."""
-    jobs = [job for candidate, seeds in requests.items() for job in plan_stage(stage, candidate, seeds)]
+    located = {_located(candidate): candidate for candidate in requests}
+    jobs = [job for where, candidate in located.items() for job in plan_stage(stage, where, requests[candidate])]
     evaluations = {candidate: Evaluation(candidate) for candidate in requests}
     started = time.perf_counter()
     progress = on_start(jobs) if on_start is not None else None
@@ -65,7 +67,7 @@ def evaluate_all(
     try:
         for handle in handles:
             outcome = executor.result(handle)
-            target = evaluations[outcome.job.candidate]
+            target = evaluations[located[outcome.job.candidate]]
             if outcome.result is None:
                 target.failures.append(outcome)
             else:
@@ -74,6 +76,11 @@ def evaluate_all(
         for handle in handles:
             executor.cancel(handle, "cancelled: the evaluation was interrupted")
     return evaluations, time.perf_counter() - started
+
+
+def _located(candidate: str) -> str:
+    """A candidate file as an absolute path: workers run in their own private directory."""
+    return candidate if candidate.startswith(ZOO_PREFIX) else str(Path(candidate).resolve())
 
 
 @dataclass(frozen=True)
