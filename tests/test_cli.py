@@ -194,3 +194,9 @@ def test_unwritable_save_path_is_one_clear_line(tiny_config, tmp_path):
     )
     assert result.exit_code == 2
     assert "cannot write results" in result.output and "writable path" in result.output
+
+
+def test_check_a_reference_by_zoo_name_shows_its_figures():
+    result = invoke("check", "zoo:softmax")
+    assert result.exit_code == 1 and "subquadratic" in result.output and "compute grows" in result.output
+    assert invoke("check", "zoo:lstm").exit_code == 2

@@ -13,6 +13,7 @@ from rich.console import Console
 from asiarch.agents.engineer import Engineer
 from asiarch.arch.zoo import ZOO
 from asiarch.bench.baselines import BaselineCache
+from asiarch.bench.stages import ZOO_PREFIX
 from asiarch.bench.tasks import make_task
 from asiarch.config import Config, ConfigError, StageConfig, load_config
 from asiarch.execute.evaluate import Evaluation, ReferenceJobError, WatchPlan, evaluate_all, reference_evaluations
@@ -164,7 +165,9 @@ def _require_gates(cfg: Config, file: Path, executor: LocalExecutor) -> None:
 
 @app.command()
 def check(
-    file: Annotated[Path, typer.Argument(help="Candidate file: a Mixer class or an ASI-Arch DeltaNet file.")],
+    file: Annotated[
+        str, typer.Argument(help="Candidate file (a Mixer class or an ASI-Arch DeltaNet file), or zoo:NAME.")
+    ],
     config: ConfigOption = None,
     overrides: SetOption = None,
 ) -> None:
@@ -174,9 +177,12 @@ def check(
     batch independence, parameter budget, speed, sub-quadratic scaling (plus sandbox, memory and timeout
     when the candidate trips them)."""
     cfg = _config(config, overrides)
-    _check_candidate_file(file)
+    if file.startswith(ZOO_PREFIX):
+        _references(cfg, file[len(ZOO_PREFIX) :])
+    else:
+        _check_candidate_file(Path(file))
     verdicts = Engineer(cfg, _executor(cfg)).check(file)
-    console.print(verdict_table(file.name, verdicts))
+    console.print(verdict_table(Path(file).name, verdicts))
     if not verdicts[-1].passed:
         raise typer.Exit(1)
 

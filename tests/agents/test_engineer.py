@@ -41,7 +41,7 @@ def test_escapes_fail_the_sandbox_gate_and_leave_no_trace(defect, words, leftove
 
 
 def test_memory_bomb_fails_the_memory_gate_under_the_address_space_limit():
-    verdicts = engineer("execution.sandbox.memory_limit_gb=4").check(DEFECTS / "memory_bomb.py")
+    verdicts = engineer().check(DEFECTS / "memory_bomb.py")
     assert verdicts[-1].gate == "memory" and "ran out of memory" in verdicts[-1].reason
 
 

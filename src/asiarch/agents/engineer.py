@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asiarch.arch.verdict import Verdict
+from asiarch.bench.stages import ZOO_PREFIX
 from asiarch.config import Config
 from asiarch.execute.gate_job import GateJob, outcome_verdicts, run_gate_job
 from asiarch.protocols import Executor, Proposal, Repairer
@@ -62,10 +63,12 @@ class Engineer:
         self.executor = executor
         self.repairer = repairer
 
-    def check(self, path: Path) -> list[Verdict]:
-        """Run every gate on a candidate file in a sandboxed worker, stopping at the first failure."""
+    def check(self, path: Path | str) -> list[Verdict]:
+        """Run every gate on a candidate file (or ``zoo:NAME``) in a sandboxed worker, stopping at the first
+        failure."""
         timeout = self.config.execution.gate_timeout_s
-        job = GateJob(str(Path(path).resolve()), self.config.gates)  # the worker runs in its own directory
+        where = str(path) if str(path).startswith(ZOO_PREFIX) else str(Path(path).resolve())  # workers run elsewhere
+        job = GateJob(where, self.config.gates)
         handle = self.executor.submit(job, run_gate_job, timeout_s=timeout)
         return outcome_verdicts(self.executor.result(handle), timeout)
 

@@ -15,6 +15,8 @@ from asiarch.arch.gates import run_layer_gates
 from asiarch.arch.loader import CandidateError, load_candidate
 from asiarch.arch.source_gates import run_source_gates
 from asiarch.arch.verdict import Verdict
+from asiarch.arch.zoo import reference
+from asiarch.bench.stages import ZOO_PREFIX
 from asiarch.bench.trainer import ProgressCallback
 from asiarch.config import GatesConfig
 from asiarch.execute.sandbox import take_violations
@@ -33,7 +35,13 @@ class GateJob:
 
 
 def check_candidate(path: str, cfg: GatesConfig) -> list[Verdict]:
-    """All gates in order, stopping at the first failure."""
+    """All gates in order, stopping at the first failure. ``zoo:NAME`` checks a reference architecture
+    (trusted project source, so the static gates are skipped) to show its figures."""
+    if path.startswith(ZOO_PREFIX):
+        name = path[len(ZOO_PREFIX) :]
+        cls = reference(name)
+        verdicts = [Verdict("load", True, f"reference {name} from the zoo (project source: static gates skipped)")]
+        return verdicts + run_layer_gates(lambda: cls(cfg.d_model, cfg.num_heads), cfg)
     verdicts = run_source_gates(Path(path).read_text(encoding="utf-8"), path)
     if not verdicts[-1].passed:
         return verdicts

@@ -1,4 +1,4 @@
-"""Infinite loop: a convergence loop whose condition never becomes false."""
+"""Infinite loop: an iteration whose stopping condition can never hold."""
 
 import torch
 
@@ -9,7 +9,7 @@ class Mixer(torch.nn.Module):
         self.proj = torch.nn.Linear(d_model, d_model)
 
     def forward(self, x):
-        y = self.proj(x)
-        while y.abs().sum() >= 0:
-            y = y * 1.0
-        return y
+        iterations = 0
+        while iterations >= 0:
+            iterations += 1
+        return self.proj(x)
