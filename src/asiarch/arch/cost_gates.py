@@ -219,15 +219,15 @@ def subquadratic_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
         "compute": fitted_exponent(lengths[-fit:], list(flops[-fit:])) if flops[-1] > 0 else 0.0,
         "memory": fitted_exponent(lengths[-fit:], list(memory[-fit:])),
     }
-    figures = {f"mib_at_{n}": m / 2**20 for n, m in zip(lengths, memory)}
+    per_length = {f"mib_at_{n}": m / 2**20 for n, m in zip(lengths, memory)}
     if max(exponents.values()) <= cfg.scaling_exponent_bound:
         baseline = reference_layer(cfg).train()
         time_exponent, times = _time_exponent(layer, baseline, cfg)
         if time_exponent > cfg.scaling_exponent_bound:
             time_exponent, times = min((time_exponent, times), _time_exponent(layer, baseline, cfg))
         exponents["time"] = time_exponent
-        figures.update({f"ms_at_{n}": t * 1e3 for n, t in zip(lengths, times)})
-    figures.update({f"{cost}_exponent": value for cost, value in exponents.items()})
+        per_length.update({f"ms_at_{n}": t * 1e3 for n, t in zip(lengths, times)})
+    figures = {f"{cost}_exponent": value for cost, value in exponents.items()} | per_length
     for cost, exponent in exponents.items():
         if exponent > cfg.scaling_exponent_bound:
             return Verdict(
