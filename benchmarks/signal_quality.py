@@ -101,7 +101,7 @@ def main() -> None:
     cpu = [c for ev in refs.values() for c in per_seed_costs(ev)]
     evaluations = len(names) * args.seeds
     console.print(
-        f"{evaluations} evaluations ({len(names)} references × {args.seeds} seeds) on {cfg.execution.workers} workers: "
+        f"{evaluations} evaluations ({len(names)} references × {args.seeds} seeds) on {executor.workers} workers: "
         f"batch wall {batch_wall:.0f} s → {batch_wall / evaluations:.1f} s wall per evaluation amortised; "
         f"CPU per evaluation {statistics.fmean(cpu):.0f} s (min {min(cpu):.0f}, max {max(cpu):.0f})"
     )

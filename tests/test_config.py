@@ -1,8 +1,9 @@
+import os
 from pathlib import Path
 
 import pytest
 
-from asiarch.config import Config, ConfigError, load_config
+from asiarch.config import Config, ConfigError, ExecutionConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,3 +57,10 @@ def test_malformed_yaml_and_missing_file(tmp_path):
 def test_unknown_stage_lists_the_known_ones():
     with pytest.raises(ConfigError, match="screen, confirm"):
         Config().stage("scale")
+
+
+def test_workers_default_to_usable_cores_per_job():
+    cores = len(os.sched_getaffinity(0))
+    assert ExecutionConfig().worker_count() == max(1, cores)
+    assert ExecutionConfig(threads_per_worker=2).worker_count() == max(1, cores // 2)
+    assert ExecutionConfig(workers=3).worker_count() == 3

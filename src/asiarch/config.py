@@ -8,6 +8,7 @@ with its own model in ``asiarch.bench.tasks`` — this module imports nothing of
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -234,8 +235,11 @@ class WatchdogConfig(_Strict):
 class ExecutionConfig(_Strict):
     """Where evaluation jobs run: a local pool of fresh single-thread processes by default."""
 
-    workers: int = Field(
-        2, gt=0, description="Parallel job processes. Measured: one thread per process beats threads in one process."
+    workers: int | None = Field(
+        None,
+        gt=0,
+        description="Parallel job processes; unset means usable cores // threads_per_worker. Measured: one thread "
+        "per process beats threads in one process.",
     )
     threads_per_worker: int = Field(1, gt=0, description="torch intra-op threads inside each job process.")
     job_timeout_s: float = Field(1800.0, gt=0, description="Wall-clock limit of one training job.")
@@ -244,6 +248,12 @@ class ExecutionConfig(_Strict):
     )
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+
+    def worker_count(self) -> int:
+        """``workers``, or as many single-job processes as the cores this process may use allow."""
+        if self.workers is not None:
+            return self.workers
+        return max(1, len(os.sched_getaffinity(0)) // self.threads_per_worker)
 
 
 class EngineerConfig(_Strict):

@@ -136,11 +136,13 @@ def reference_evaluations(
     if requests:
         fresh, _ = evaluate_all(requests, stage, executor, on_start)
         failed = [outcome for ev in fresh.values() for outcome in ev.failures]
+        incomplete = {(outcome.job.candidate, outcome.job.seed) for outcome in failed}
+        for key, evaluation in fresh.items():
+            complete = [(label, r) for label, r in evaluation.rows if (key, r.seed) not in incomplete]
+            cached.setdefault(key[len(ZOO_PREFIX) :], []).extend(complete)
+        cache.save(stage_name, stage, executor.threads, cached)  # what finished is kept even if a job failed
         if failed:
             raise ReferenceJobError(f"reference job failed: {failed[0].job.describe()}: {failed[0].error}")
-        for key, evaluation in fresh.items():
-            cached.setdefault(key[len(ZOO_PREFIX) :], []).extend(evaluation.rows)
-        cache.save(stage_name, stage, executor.threads, cached)
     return {
         name: Evaluation(ZOO_PREFIX + name, [(label, r) for label, r in cached[name] if r.seed in seeds])
         for name in references

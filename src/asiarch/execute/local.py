@@ -69,7 +69,7 @@ class LocalExecutor:
 
     def __init__(self, execution: ExecutionConfig) -> None:
         self.config = execution
-        self.workers = execution.workers
+        self.workers = execution.worker_count()
         self.threads = execution.threads_per_worker
         self.timeout = execution.job_timeout_s
         self.context = mp.get_context("spawn")

@@ -1,0 +1,21 @@
+"""Stage evaluation on real workers: results that finished are kept even when other jobs fail."""
+
+import pytest
+
+from asiarch.bench.baselines import BaselineCache
+from asiarch.config import ExecutionConfig, SandboxConfig, StageConfig
+from asiarch.execute.evaluate import ReferenceJobError, reference_evaluations
+from asiarch.execute.local import LocalExecutor
+from tests.bench.test_stages import result
+from tests.helpers import tiny_run
+
+
+def test_cached_reference_results_survive_a_run_whose_jobs_fail(tmp_path):
+    stage = StageConfig(reference_seeds=2, tasks={"mqar": tiny_run()})
+    cache = BaselineCache(tmp_path)
+    kept = [("mqar", result("mqar", 0, 3e-3, 0.5))]
+    cache.save("screen", stage, 1, {"deltanet": kept})
+    starved = LocalExecutor(ExecutionConfig(workers=1, sandbox=SandboxConfig(memory_limit_gb=0.25)))
+    with pytest.raises(ReferenceJobError, match="reference job failed"):
+        reference_evaluations(["deltanet"], "screen", stage, starved, cache)
+    assert cache.load("screen", stage, 1) == {"deltanet": kept}
