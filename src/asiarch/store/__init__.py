@@ -1,0 +1,1 @@
+"""The experiment store: one relational memory shared by every agent, process and machine."""
