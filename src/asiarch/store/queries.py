@@ -7,13 +7,25 @@ what must commit together.
 from __future__ import annotations
 
 import hashlib
+import math
+import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from asiarch.store.schema import Campaign, Experiment, Lineage
+from asiarch.store.schema import Campaign, Experiment, LedgerEntry, Lineage
+
+POOL_STATUSES = ("analysed", "promoted", "discovery")
+"""Experiments with a fitness the pool may hold."""
+POOL_OVERFETCH = 4
+"""Rows fetched per pool slot, so the diversity rules can skip duplicates without a second query."""
+RANK_BAND_PARENTS = 10
+RANK_BAND_REFERENCES = (11, 50)
+"""ASI-Arch's bands: parents from ranks 1–10, references from ranks 11–50."""
+SAMPLING_STRATEGIES = ("rank_bands", "fitness_proportional", "uniform", "hill_climbing")
 
 
 def code_hash(code: str) -> str:
@@ -68,3 +80,170 @@ def parent_ids(session: Session, experiment_id: int, role: str = "parent") -> li
         .order_by(Lineage.position)
     )
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class PoolMember:
+    id: int
+    name: str
+    fitness: float
+    parent_id: int | None
+
+
+def candidate_pool(session: Session, campaign: Campaign, size: int, max_per_parent: int = 3) -> list[PoolMember]:
+    """The ``size`` fittest analysed experiments, best first, with two diversity rules: one experiment
+    per distinct code, and at most ``max_per_parent`` children of any one parent, so that a burst of
+    near-copies of one good design cannot fill the pool."""
+    first_parent = (
+        select(Lineage.parent_id)
+        .where(Lineage.child_id == Experiment.id, Lineage.role == "parent", Lineage.position == 0)
+        .correlate(Experiment)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Experiment.id, Experiment.name, Experiment.fitness, Experiment.code_hash, first_parent)
+        .where(
+            Experiment.campaign_id == campaign.id,
+            Experiment.status.in_(POOL_STATUSES),
+            Experiment.fitness.is_not(None),
+        )
+        .order_by(Experiment.fitness.desc(), Experiment.id)
+        .limit(size * POOL_OVERFETCH)
+    )
+    pool: list[PoolMember] = []
+    seen_code: set[str] = set()
+    per_parent: dict[int, int] = {}
+    for experiment_id, name, fitness, digest, parent in rows:
+        if digest in seen_code or (parent is not None and per_parent.get(parent, 0) >= max_per_parent):
+            continue
+        seen_code.add(digest)
+        if parent is not None:
+            per_parent[parent] = per_parent.get(parent, 0) + 1
+        pool.append(PoolMember(experiment_id, name, fitness, parent))
+        if len(pool) == size:
+            break
+    return pool
+
+
+def children_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    """How many experiments name each of ``ids`` as their (first or other) parent."""
+    rows = session.execute(
+        select(Lineage.parent_id, func.count(Lineage.id))
+        .where(Lineage.parent_id.in_(ids), Lineage.role == "parent")
+        .group_by(Lineage.parent_id)
+    )
+    return {parent: count for parent, count in rows}
+
+
+@dataclass(frozen=True)
+class ParentChoice:
+    parent: int
+    references: list[int]
+
+
+def sample_parents(
+    session: Session,
+    campaign: Campaign,
+    strategy: str,
+    rng: random.Random,
+    references: int = 4,
+    temperature: float = 1.0,
+) -> ParentChoice | None:
+    """Choose a parent and references from the pool; None while the pool is empty.
+
+    - ``rank_bands``: ASI-Arch's rule — parent uniformly from ranks 1–10, references from 11–50;
+    - ``fitness_proportional``: weight exp((f - f_best) / temperature) / (1 + children), so a design
+      that has already had many children gives others their turn;
+    - ``uniform``: any pool member (the random-search baseline);
+    - ``hill_climbing``: always the best (the greedy baseline).
+    """
+    pool = candidate_pool(session, campaign, RANK_BAND_REFERENCES[1])
+    if not pool:
+        return None
+    if strategy == "rank_bands":
+        parent = rng.choice(pool[:RANK_BAND_PARENTS])
+        band = pool[RANK_BAND_REFERENCES[0] - 1 :] or [m for m in pool if m is not parent]
+    elif strategy == "fitness_proportional":
+        offspring = children_counts(session, [m.id for m in pool])
+        best = pool[0].fitness
+        weights = [math.exp((m.fitness - best) / temperature) / (1 + offspring.get(m.id, 0)) for m in pool]
+        parent = rng.choices(pool, weights)[0]
+        band = [m for m in pool if m is not parent]
+    elif strategy == "uniform":
+        parent = rng.choice(pool)
+        band = [m for m in pool if m is not parent]
+    elif strategy == "hill_climbing":
+        parent, band = pool[0], pool[1:]
+    else:
+        raise ValueError(
+            f"unknown parent sampling strategy {strategy!r}; choose one of {', '.join(SAMPLING_STRATEGIES)}"
+        )
+    chosen = rng.sample(band, min(references, len(band)))
+    return ParentChoice(parent.id, [m.id for m in chosen])
+
+
+def _descendant_ids(session: Session, root: int) -> list[int]:
+    tree = select(Lineage.child_id.label("id")).where(Lineage.parent_id == root, Lineage.role == "parent")
+    tree = tree.cte("descendants", recursive=True)
+    tree = tree.union(select(Lineage.child_id).where(Lineage.parent_id == tree.c.id, Lineage.role == "parent"))
+    return list(session.scalars(select(tree.c.id)))
+
+
+def ancestors(session: Session, experiment_id: int) -> list[int]:
+    """Every experiment this one descends from through parent edges (nearest first by discovery order)."""
+    tree = select(Lineage.parent_id.label("id")).where(Lineage.child_id == experiment_id, Lineage.role == "parent")
+    tree = tree.cte("ancestors", recursive=True)
+    tree = tree.union(select(Lineage.parent_id).where(Lineage.child_id == tree.c.id, Lineage.role == "parent"))
+    return list(session.scalars(select(tree.c.id)))
+
+
+def children(session: Session, experiment_id: int) -> list[int]:
+    query = select(Lineage.child_id).where(Lineage.parent_id == experiment_id, Lineage.role == "parent")
+    return sorted(session.scalars(query))
+
+
+def siblings(session: Session, experiment_id: int) -> list[int]:
+    """Other children of this experiment's parents."""
+    mine = parent_ids(session, experiment_id)
+    query = select(Lineage.child_id).where(
+        Lineage.parent_id.in_(mine), Lineage.role == "parent", Lineage.child_id != experiment_id
+    )
+    return sorted(set(session.scalars(query)))
+
+
+def subtree(session: Session, experiment_id: int) -> list[int]:
+    """The experiment and all its descendants."""
+    return sorted({experiment_id, *_descendant_ids(session, experiment_id)})
+
+
+def failure_neighbourhood(session: Session, experiment_id: int, limit: int = 5) -> list[Experiment]:
+    """The most recent failed or rejected descendants of a parent: what was tried near it and broke."""
+    query = (
+        select(Experiment)
+        .where(
+            Experiment.id.in_(_descendant_ids(session, experiment_id)), Experiment.status.in_(("failed", "rejected"))
+        )
+        .order_by(Experiment.created_at.desc(), Experiment.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def leaderboard(session: Session, campaign: Campaign, top: int = 20, status: str | None = None) -> list[Experiment]:
+    """Experiments with a fitness, best first (optionally of one status)."""
+    query = select(Experiment).where(Experiment.campaign_id == campaign.id, Experiment.fitness.is_not(None))
+    if status is not None:
+        query = query.where(Experiment.status == status)
+    return list(session.scalars(query.order_by(Experiment.fitness.desc(), Experiment.id).limit(top)))
+
+
+def compute_totals(session: Session, campaign: Campaign) -> dict[str, dict[str, float]]:
+    """CPU, GPU and wall seconds spent, by stage."""
+    rows = session.execute(
+        select(
+            LedgerEntry.stage, func.sum(LedgerEntry.cpu_s), func.sum(LedgerEntry.gpu_s), func.sum(LedgerEntry.wall_s)
+        )
+        .where(LedgerEntry.campaign_id == campaign.id)
+        .group_by(LedgerEntry.stage)
+    )
+    return {stage: {"cpu_s": cpu or 0.0, "gpu_s": gpu or 0.0, "wall_s": wall or 0.0} for stage, cpu, gpu, wall in rows}
