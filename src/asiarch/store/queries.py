@@ -94,14 +94,8 @@ def candidate_pool(session: Session, campaign: Campaign, size: int, max_per_pare
     """The ``size`` fittest analysed experiments, best first, with two diversity rules: one experiment
     per distinct code, and at most ``max_per_parent`` children of any one parent, so that a burst of
     near-copies of one good design cannot fill the pool."""
-    first_parent = (
-        select(Lineage.parent_id)
-        .where(Lineage.child_id == Experiment.id, Lineage.role == "parent", Lineage.position == 0)
-        .correlate(Experiment)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(Experiment.id, Experiment.name, Experiment.fitness, Experiment.code_hash, first_parent)
+    best = session.execute(
+        select(Experiment.id, Experiment.name, Experiment.fitness, Experiment.code_hash)
         .where(
             Experiment.campaign_id == campaign.id,
             Experiment.status.in_(POOL_STATUSES),
@@ -109,7 +103,15 @@ def candidate_pool(session: Session, campaign: Campaign, size: int, max_per_pare
         )
         .order_by(Experiment.fitness.desc(), Experiment.id)
         .limit(size * POOL_OVERFETCH)
+    ).all()
+    first_parents = dict(
+        session.execute(
+            select(Lineage.child_id, Lineage.parent_id).where(
+                Lineage.child_id.in_([row[0] for row in best]), Lineage.role == "parent", Lineage.position == 0
+            )
+        ).all()
     )
+    rows = [(*row, first_parents.get(row[0])) for row in best]
     pool: list[PoolMember] = []
     seen_code: set[str] = set()
     per_parent: dict[int, int] = {}

@@ -42,7 +42,8 @@ class Campaign(Base):
 class Experiment(Base):
     __tablename__ = "experiment"
     __table_args__ = (
-        Index("ix_experiment_pool", "campaign_id", "status", "fitness"),
+        Index("ix_experiment_pool", "campaign_id", "fitness"),
+        Index("ix_experiment_status", "campaign_id", "status"),
         Index("ix_experiment_code_hash", "campaign_id", "code_hash"),
     )
 
