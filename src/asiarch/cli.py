@@ -212,3 +212,7 @@ def show_config(config: ConfigOption = None, overrides: SetOption = None) -> Non
 
     cfg = _config(config, overrides)
     console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), highlight=False, markup=False)
+
+
+# The store's commands live in their own module and register themselves on ``app``.
+from asiarch import memory_cli  # noqa: E402, F401

@@ -284,6 +284,11 @@ class Config(_Strict):
     gates: GatesConfig = Field(default_factory=GatesConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     engineer: EngineerConfig = Field(default_factory=EngineerConfig)
+    store: str = Field(
+        "asiarch.db",
+        description="The experiment store: an SQLite file (relative to the working directory) or a database URL "
+        "such as postgresql+psycopg://user@host/db.",
+    )
     cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "asiarch",
         description="Per-machine cache (reference baselines). Safe to delete.",

@@ -1,14 +1,17 @@
 """Opening, versioning and sharing the store, on SQLite and PostgreSQL alike."""
 
 import multiprocessing as mp
+import os
+import signal
+import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from asiarch.store.db import StoreError, open_store, schema_version, store_url
 from asiarch.store.queries import add_experiment, count_experiments, get_or_create_campaign, parent_ids
-from asiarch.store.schema import SchemaVersion
-from tests.store.writers import insert_experiments
+from asiarch.store.schema import Campaign, SchemaVersion
+from tests.store.writers import insert_experiments, insert_until_killed
 
 
 def test_a_new_store_is_stamped_and_reopens_with_its_data(store_location):
@@ -85,3 +88,36 @@ def test_unusable_locations_are_one_line_errors(tmp_path):
     assert store_url("runs/x.db").startswith("sqlite:///") and store_url("postgresql+psycopg://h/db").startswith(
         "postgresql"
     )
+
+
+def test_a_writer_killed_mid_transaction_leaves_only_whole_experiments(store_location):
+    open_store(store_location).close()
+    writer = mp.get_context("spawn").Process(target=insert_until_killed, args=(store_location,))
+    writer.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _count(store_location) < 50:
+        time.sleep(0.2)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join()
+    store = open_store(store_location)
+    with store.session() as session:
+        campaign = get_or_create_campaign(session, "killed")
+        experiments = campaign.experiments
+        assert len(experiments) >= 50
+        root = min(e.id for e in experiments)
+        for experiment in experiments:
+            assert len(experiment.evaluations) == 1
+            assert parent_ids(session, experiment.id) == ([] if experiment.id == root else [root])
+        if session.bind.dialect.name == "sqlite":
+            assert session.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+    store.close()
+
+
+def _count(location: str) -> int:
+    store = open_store(location)
+    try:
+        with store.session() as session:
+            campaign = session.scalar(select(Campaign).where(Campaign.name == "killed"))
+            return 0 if campaign is None else count_experiments(session, campaign)
+    finally:
+        store.close()

@@ -14,3 +14,20 @@ def insert_experiments(location: str, writer: int, count: int) -> int:
     finally:
         store.close()
     return count
+
+
+def insert_until_killed(location: str) -> None:
+    """Write experiments (each with a lineage edge and an evaluation) in a loop until SIGKILL arrives."""
+    from asiarch.store.schema import Evaluation
+
+    store = open_store(location)
+    root = None
+    index = 0
+    while True:
+        with store.session() as session:
+            campaign = get_or_create_campaign(session, "killed")
+            experiment = add_experiment(session, campaign, f"e{index}", f"# {index}\n", parents=[root] if root else [])
+            session.add(Evaluation(experiment_id=experiment.id, stage="screen", task="mqar", seed=0, lr=0.01,
+                                   metric="accuracy", value=0.5))  # fmt: skip
+            root = root or experiment.id
+        index += 1

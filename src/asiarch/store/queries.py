@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from asiarch.store.schema import Campaign, Experiment, LedgerEntry, Lineage
+from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, LedgerEntry, Lineage
 
 POOL_STATUSES = ("analysed", "promoted", "discovery")
 """Experiments with a fitness the pool may hold."""
@@ -249,3 +249,30 @@ def compute_totals(session: Session, campaign: Campaign) -> dict[str, dict[str, 
         .group_by(LedgerEntry.stage)
     )
     return {stage: {"cpu_s": cpu or 0.0, "gpu_s": gpu or 0.0, "wall_s": wall or 0.0} for stage, cpu, gpu, wall in rows}
+
+
+def find_campaign(session: Session, name: str) -> Campaign | None:
+    return session.scalar(select(Campaign).where(Campaign.name == name))
+
+
+def campaigns(session: Session) -> list[Campaign]:
+    return list(session.scalars(select(Campaign).order_by(Campaign.started_at, Campaign.id)))
+
+
+def status_counts(session: Session, campaign: Campaign) -> dict[str, int]:
+    rows = session.execute(
+        select(Experiment.status, func.count(Experiment.id))
+        .where(Experiment.campaign_id == campaign.id)
+        .group_by(Experiment.status)
+    )
+    return {status: count for status, count in rows}
+
+
+def evaluations_of(session: Session, experiment_id: int) -> list[Evaluation]:
+    query = select(Evaluation).where(Evaluation.experiment_id == experiment_id)
+    return list(session.scalars(query.order_by(Evaluation.stage, Evaluation.task, Evaluation.seed)))
+
+
+def analyses_of(session: Session, experiment_id: int) -> list[Analysis]:
+    query = select(Analysis).where(Analysis.experiment_id == experiment_id).order_by(Analysis.created_at, Analysis.id)
+    return list(session.scalars(query))
