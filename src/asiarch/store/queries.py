@@ -58,8 +58,7 @@ def add_experiment(
     experiment = Experiment(campaign_id=campaign.id, name=name, code=code, code_hash=code_hash(code), **fields)
     session.add(experiment)
     session.flush()
-    edges = [("parent", ids) for ids in [parents]] + [("reference", ids) for ids in [references]]
-    for role, ids in edges:
+    for role, ids in (("parent", parents), ("reference", references)):
         for position, parent_id in enumerate(ids):
             session.add(Lineage(child_id=experiment.id, parent_id=parent_id, role=role, position=position))
     return experiment
