@@ -56,7 +56,8 @@ def parameter_budget_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
             "parameter_budget",
             False,
             f"{count:,} parameters is {abs(excess):.0%} {direction} than the reference DeltaNet's {budget:,} at "
-            f"d_model={cfg.d_model} (budget ±{cfg.parameter_tolerance:.0%}): {fix}",
+            f"d_model={cfg.d_model} (budget ±{cfg.parameter_tolerance:.0%}): {fix}, or widen the budget with "
+            "--set gates.parameter_tolerance=…",
             figures,
         )
     return Verdict("parameter_budget", True, f"{count:,} parameters ({excess:+.1%} against DeltaNet)", figures)
