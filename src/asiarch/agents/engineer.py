@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asiarch.arch.verdict import Verdict
-from asiarch.bench.stages import ZOO_PREFIX
+from asiarch.bench.stages import located
 from asiarch.config import Config
 from asiarch.execute.gate_job import GateJob, outcome_verdicts, run_gate_job
 from asiarch.protocols import Executor, Proposal, Repairer
@@ -67,8 +67,7 @@ class Engineer:
         """Run every gate on a candidate file (or ``zoo:NAME``) in a sandboxed worker, stopping at the first
         failure."""
         timeout = self.config.execution.gate_timeout_s
-        where = str(path) if str(path).startswith(ZOO_PREFIX) else str(Path(path).resolve())  # workers run elsewhere
-        job = GateJob(where, self.config.gates)
+        job = GateJob(located(str(path)), self.config.gates)
         handle = self.executor.submit(job, run_gate_job, timeout_s=timeout)
         return outcome_verdicts(self.executor.result(handle), timeout)
 

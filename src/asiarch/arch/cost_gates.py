@@ -91,21 +91,15 @@ def paired_step_seconds(layer: nn.Module, baseline: nn.Module, seq_len: int, cfg
     x = torch.randn(1, seq_len, cfg.d_model, requires_grad=True)
     times: tuple[list[float], list[float]] = ([], [])
     with _one_thread():
-        _measure_alternately((layer, baseline), x, times, cfg)
+        for _ in range(cfg.timing_repeats + 1):
+            for module, record in zip((layer, baseline), times):
+                start = time.process_time()
+                _train_step(module, x)
+                record.append(time.process_time() - start)
+            if times[0][-1] > cfg.probe_step_limit_s:
+                break
     own, theirs = (statistics.median(record[1:] or record) for record in times)
     return own, theirs
-
-
-def _measure_alternately(
-    modules: tuple[nn.Module, nn.Module], x: torch.Tensor, times: tuple[list[float], list[float]], cfg: GatesConfig
-) -> None:
-    for _ in range(cfg.timing_repeats + 1):
-        for module, record in zip(modules, times):
-            start = time.process_time()
-            _train_step(module, x)
-            record.append(time.process_time() - start)
-        if times[0][-1] > cfg.probe_step_limit_s:
-            return
 
 
 def speed_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:

@@ -10,12 +10,18 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from asiarch.bench.metrics import higher_is_better
 from asiarch.bench.trainer import RunResult
 from asiarch.config import StageConfig, TaskRunConfig
 
 ZOO_PREFIX = "zoo:"
+
+
+def located(candidate: str) -> str:
+    """``zoo:NAME`` as it is, a candidate file as an absolute path: workers run in their own directory."""
+    return candidate if candidate.startswith(ZOO_PREFIX) else str(Path(candidate).resolve())
 
 
 @dataclass(frozen=True)

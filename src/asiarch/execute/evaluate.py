@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import (
     ZOO_PREFIX,
     TaskSummary,
     TrainingJob,
+    located,
     plan_stage,
     summarise,
 )
@@ -55,8 +56,8 @@ def evaluate_all(
 
     With ``watch``, every job's reported losses go through a ``LossWatchdog`` whose floor is the
     leak floor of the job's task, and a job it objects to is cancelled with the watchdog's reason."""
-    located = {_located(candidate): candidate for candidate in requests}
-    jobs = [job for where, candidate in located.items() for job in plan_stage(stage, where, requests[candidate])]
+    requested = {located(candidate): candidate for candidate in requests}
+    jobs = [job for where, candidate in requested.items() for job in plan_stage(stage, where, requests[candidate])]
     evaluations = {candidate: Evaluation(candidate) for candidate in requests}
     started = time.perf_counter()
     progress = on_start(jobs) if on_start is not None else None
@@ -67,7 +68,7 @@ def evaluate_all(
     try:
         for handle in handles:
             outcome = executor.result(handle)
-            target = evaluations[located[outcome.job.candidate]]
+            target = evaluations[requested[outcome.job.candidate]]
             if outcome.result is None:
                 target.failures.append(outcome)
             else:
@@ -76,11 +77,6 @@ def evaluate_all(
         for handle in handles:
             executor.cancel(handle, "cancelled: the evaluation was interrupted")
     return evaluations, time.perf_counter() - started
-
-
-def _located(candidate: str) -> str:
-    """A candidate file as an absolute path: workers run in their own private directory."""
-    return candidate if candidate.startswith(ZOO_PREFIX) else str(Path(candidate).resolve())
 
 
 @dataclass(frozen=True)
@@ -92,12 +88,11 @@ class WatchPlan:
 
     @classmethod
     def from_references(cls, config: WatchdogConfig, references: dict[str, Evaluation]) -> WatchPlan:
-        labels = {label for evaluation in references.values() for label, _ in evaluation.rows}
-        floors = {
-            label: leak_floor([r for ev in references.values() for lab, r in ev.rows if lab == label], config)
-            for label in labels
-        }
-        return cls(config, floors)
+        runs: dict[str, list[RunResult]] = defaultdict(list)
+        for evaluation in references.values():
+            for label, result in evaluation.rows:
+                runs[label].append(result)
+        return cls(config, {label: leak_floor(results, config) for label, results in runs.items()})
 
 
 def _watched(

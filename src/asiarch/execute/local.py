@@ -103,9 +103,9 @@ class LocalExecutor:
             return
         if handle in self._queued:
             self._queued.remove(handle)
+            handle.outcome = JobOutcome(handle.job, None, reason)
         else:
             self._retire(handle, reason, kill=True)
-        handle.outcome = handle.outcome or JobOutcome(handle.job, None, reason)
 
     def run(
         self, jobs: Sequence[Any], on_progress: IndexProgress | None = None, runner: JobRunner = run_training_job
@@ -162,7 +162,7 @@ class LocalExecutor:
         limits = SandboxLimits(
             workdir=str(workdir),
             memory_bytes=int(sandbox.memory_limit_gb * 2**30),
-            cpu_seconds=math.ceil(handle.timeout_s * self.threads * sandbox.cpu_limit_factor) + 1,
+            cpu_seconds=math.ceil(handle.timeout_s * self.threads * sandbox.cpu_limit_factor),
             file_size_bytes=int(sandbox.file_size_limit_mb * 2**20),
             isolate_network=sandbox.isolate_network,
             landlock=sandbox.landlock,
@@ -173,7 +173,9 @@ class LocalExecutor:
         )
         _start_with_environment(process, WORKER_ENVIRONMENT)
         writer.close()
-        handle.state.update(reader=reader, process=process, started=time.monotonic(), workdir=workdir)
+        handle.state.update(
+            reader=reader, process=process, started=time.monotonic(), workdir=workdir, cpu_seconds=limits.cpu_seconds
+        )
         self._running[reader] = handle
 
     def _check_workers(self) -> None:
@@ -182,17 +184,24 @@ class LocalExecutor:
         for handle in list(self._running.values()):
             process: mp.Process = handle.state["process"]
             if now - handle.state["started"] > handle.timeout_s:
-                self._retire(handle, f"job exceeded its {handle.timeout_s:g} s time limit and was killed", kill=True)
-                handle.outcome.timed_out = True
+                message = f"job exceeded its {handle.timeout_s:g} s time limit and was killed"
+                self._retire(handle, message, kill=True, timed_out=True)
             elif process.is_alive():
                 continue
             elif "dead_since" not in handle.state:
                 handle.state["dead_since"] = now
             elif now - handle.state["dead_since"] >= DEATH_GRACE_SECONDS:
-                self._retire(handle, _death_reason(process.exitcode, handle, self.threads, self.config))
+                self._retire(handle, _death_reason(process.exitcode, handle.state["cpu_seconds"]))
 
     def _retire(
-        self, handle: JobHandle, error: str | None, *, result: dict | None = None, detail: str = "", kill: bool = False
+        self,
+        handle: JobHandle,
+        error: str | None,
+        *,
+        result: dict | None = None,
+        detail: str = "",
+        kill: bool = False,
+        timed_out: bool = False,
     ) -> None:
         process: mp.Process = handle.state["process"]
         if kill:
@@ -202,7 +211,7 @@ class LocalExecutor:
         self._running.pop(reader, None)
         reader.close()
         shutil.rmtree(handle.state["workdir"], ignore_errors=True)
-        handle.outcome = JobOutcome(handle.job, result, error, detail)
+        handle.outcome = JobOutcome(handle.job, result, error, detail, timed_out)
 
 
 def _index_sink(on_progress: IndexProgress) -> ProgressSink:
@@ -213,10 +222,9 @@ def _describe(job: Any) -> str:
     return job.describe() if hasattr(job, "describe") else repr(job)
 
 
-def _death_reason(exitcode: int | None, handle: JobHandle, threads: int, execution: ExecutionConfig) -> str:
+def _death_reason(exitcode: int | None, cpu_seconds: int) -> str:
     if exitcode == -signal.SIGXCPU:
-        limit = handle.timeout_s * threads * execution.sandbox.cpu_limit_factor
-        return f"worker exceeded its CPU-time limit of {limit:g} s and was stopped (SIGXCPU)"
+        return f"worker exceeded its CPU-time limit of {cpu_seconds} s and was stopped (SIGXCPU)"
     if exitcode == -signal.SIGKILL:
         return "worker was killed (SIGKILL), usually by the kernel's out-of-memory killer"
     if exitcode == -signal.SIGSEGV:
