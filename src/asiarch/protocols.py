@@ -70,3 +70,66 @@ class Repairer(Protocol):
     def repair(self, proposal: Proposal, failure: str) -> Proposal:
         """A new proposal that addresses ``failure`` (the failing gate's reason and traceback tail)."""
         ...
+
+
+@dataclass(frozen=True)
+class ExperimentBrief:
+    """What a researcher is told about one experiment of memory (a parent, a reference, a failure)."""
+
+    name: str
+    code: str
+    id: int | None = None
+    spec: dict | None = None
+    motivation: str = ""
+    results: dict[str, float] = field(default_factory=dict)
+    fitness: float | None = None
+    analysis: str = ""
+    failure: str = ""
+
+
+@dataclass(frozen=True)
+class CognitionHit:
+    """A cognition entry retrieved for a context, with why it was retrieved."""
+
+    source: str
+    title: str
+    insight: str
+    motifs: tuple[str, ...] = ()
+    score: float = 0.0
+    query: str = ""
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Running statistics of the fitness change an edit or motif caused (kept by the Analyst)."""
+
+    mean_delta: float
+    count: int
+
+
+@dataclass(frozen=True)
+class ResearchContext:
+    """Everything a researcher reads before proposing: built from memory by the loop."""
+
+    parent: ExperimentBrief
+    references: tuple[ExperimentBrief, ...] = ()
+    cognition: tuple[CognitionHit, ...] = ()
+    insights: tuple[str, ...] = ()
+    failures: tuple[ExperimentBrief, ...] = ()
+    credit: dict[str, Credit] = field(default_factory=dict)
+    weaknesses: tuple[str, ...] = ()
+    seed: int = 0
+
+
+class Researcher(Protocol):
+    """Where ideas come from: the offline program synthesiser or an LLM, behind one interface."""
+
+    kind: str
+
+    def propose(self, context: ResearchContext) -> Proposal:
+        """A new candidate derived from the context's parent (and references)."""
+        ...
+
+    def repair(self, proposal: Proposal, failure: str) -> Proposal:
+        """A new proposal that addresses ``failure`` (the failing gate's reason and traceback tail)."""
+        ...
