@@ -57,3 +57,29 @@ def future_bump(x: torch.Tensor, cut: int, *, dim: int) -> torch.Tensor:
     """A perturbation that is zero up to step `cut` and one after it."""
     steps = torch.arange(x.shape[dim]).view([-1 if d == dim else 1 for d in range(x.dim())])
     return (steps > cut).to(x.dtype)
+
+
+@pytest.mark.parametrize(("length", "window"), [(1, 4), (7, 4), (16, 4), (37, 8), (20, 1), (5, 64)])
+def test_sliding_window_attention_matches_reference(length: int, window: int) -> None:
+    q, k, v = randn(2, 3, length, 8, seed=0), randn(2, 3, length, 8, seed=1), randn(2, 3, length, 5, seed=2)
+    expected = ops.sliding_window_attention(q, k, v, window, mode="recurrent")
+    torch.testing.assert_close(ops.sliding_window_attention(q, k, v, window), expected)
+
+
+def test_sliding_window_attention_sees_exactly_the_window() -> None:
+    """Token t is moved by token t - window + 1 and not by token t - window."""
+    window, length = 4, 12
+    q, k, v = (randn(1, 1, length, 4, seed=s) for s in range(3))
+    base = ops.sliding_window_attention(q, k, v, window)
+    for source in (3, 4):
+        changed = v.clone()
+        changed[:, :, source] += 1.0
+        moved = (ops.sliding_window_attention(q, k, changed, window) - base).abs().sum(-1)[0, 0]
+        assert moved[source + window - 1] > 0
+        assert moved[source + window] == 0
+        assert moved[:source].abs().sum() == 0
+
+
+def test_sliding_window_attention_equals_full_attention_when_window_covers_sequence() -> None:
+    q, k, v = (randn(2, 2, 10, 4, seed=s) for s in range(3))
+    torch.testing.assert_close(ops.sliding_window_attention(q, k, v, 16), ops.softmax_attention(q, k, v))

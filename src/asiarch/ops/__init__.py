@@ -11,6 +11,7 @@ from asiarch.ops.dispatch import (
     gated_linear_attention,
     linear_attention,
     scalar_decay_attention,
+    sliding_window_attention,
     softmax_attention,
 )
 from asiarch.ops.reference import causal_conv1d_reference, softmax_attention_reference
@@ -24,6 +25,7 @@ __all__ = [
     "gated_linear_attention",
     "linear_attention",
     "scalar_decay_attention",
+    "sliding_window_attention",
     "softmax_attention",
     "softmax_attention_reference",
 ]

@@ -181,6 +181,21 @@ def softmax_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
+def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, window: int, *, mode: Mode = "chunk") -> Tensor:
+    """Causal softmax attention limited to the last ``window`` tokens (the 1/sqrt(Dk) scale included).
+
+    Linear in seq_len for a fixed window: the local, exact-recall path of hybrid layers.
+    """
+    _check_qkv(q, k, v)
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "recurrent":
+        return rec.sliding_window_attention_reference(q, k, v, window)
+    return chk.sliding_window_attention_chunk(q, k, v, window)
+
+
 def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Depthwise causal conv: y_t = sum_{j<K} weight[:, K-1-j] * x_{t-j}, x (B, T, C), weight (C, K).
 

@@ -122,6 +122,18 @@ def softmax_attention_reference(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     return (weights @ v).to(out_dtype)
 
 
+def sliding_window_attention_reference(q: Tensor, k: Tensor, v: Tensor, window: int) -> Tensor:
+    """Masked-matmul softmax attention where token t sees tokens t - window + 1 .. t."""
+    dtype, out_dtype = working_dtype(q, k, v), v.dtype
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+    positions = torch.arange(q.shape[-2], device=q.device)
+    lag = positions.unsqueeze(-1) - positions.unsqueeze(0)
+    visible = (lag >= 0) & (lag < window)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    weights = scores.masked_fill(~visible, float("-inf")).softmax(dim=-1)
+    return (weights @ v).to(out_dtype)
+
+
 def causal_conv1d_reference(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Loop form of y_t = sum_{j<K} w[:, K-1-j] * x_{t-j}, with zeros before the sequence start."""
     kernel_size = weight.shape[-1]

@@ -247,3 +247,23 @@ def delta_rule_chunk(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, *, chunk_siz
     """DeltaNet is the gated delta rule with no decay; one code path keeps both forms in step."""
     no_decay = q.new_zeros(q.shape[:3], dtype=working_dtype(q, k, v))
     return gated_delta_rule_chunk(q, k, v, beta, no_decay, chunk_size=chunk_size)
+
+
+def sliding_window_attention_chunk(q: Tensor, k: Tensor, v: Tensor, window: int) -> Tensor:
+    """Softmax attention over the last ``window`` tokens, in chunks of ``window`` queries.
+
+    Every query's window lies inside its own chunk and the one before, so each chunk attends to
+    2 * window keys under a band mask: cost O(T * window), never O(T^2).
+    """
+    length = q.shape[2]
+    q_chunks, k_chunks, v_chunks = (_to_chunks(t, window) for t in (q, k, v))
+    keys = torch.cat([F.pad(k_chunks, (0, 0, 0, 0, 1, -1)), k_chunks], dim=3)
+    values = torch.cat([F.pad(v_chunks, (0, 0, 0, 0, 1, -1)), v_chunks], dim=3)
+    query_pos = torch.arange(window, device=q.device).unsqueeze(-1) + window
+    lag = query_pos - torch.arange(2 * window, device=q.device).unsqueeze(0)
+    band = (lag >= 0) & (lag < window)
+    first = band.clone()
+    first[:, :window] = False
+    mask = torch.stack([first] + [band] * (q_chunks.shape[2] - 1))
+    out = F.scaled_dot_product_attention(q_chunks, keys, values, attn_mask=mask)
+    return _from_chunks(out, length)
