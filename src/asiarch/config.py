@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -264,6 +264,154 @@ class EngineerConfig(_Strict):
     )
 
 
+class ResearcherConfig(_Strict):
+    """Where proposals come from, and how the offline researcher steers its edits."""
+
+    kind: Literal["offline", "llm"] = Field(
+        "offline", description="offline: program synthesis over the motif grammar (no model); llm: the llm section."
+    )
+    operator_weights: dict[Literal["mutate", "crossover", "simplify"], float] = Field(
+        default_factory=lambda: {"mutate": 0.75, "crossover": 0.15, "simplify": 0.10},
+        description="Relative chance of each offline operator (one without admissible edits is skipped).",
+    )
+    credit_strength: float = Field(
+        2.0, ge=0, description="Edit weight is exp(strength × shrunk mean fitness change credited to the edit)."
+    )
+    credit_prior: float = Field(
+        3.0, ge=0, description="Pseudo-count shrinking an edit's credit towards 0 while it has few experiments."
+    )
+    cognition_share: float = Field(
+        0.5, ge=0, le=1, description="Probability given to the edits that bring a motif named by retrieved cognition."
+    )
+    budget_margin: float = Field(
+        0.9, gt=0, le=1, description="Share of the gates' parameter tolerance the sampler may use (keeps a margin)."
+    )
+    fallback_parent: str = Field(
+        "deltanet", description="Zoo spec mutated when the parent has no spec (hand-written or LLM code)."
+    )
+    compound_tries: int = Field(
+        20, gt=0, description="Neighbours tried as stepping stones once every single edit of a parent was proposed."
+    )
+
+
+class CognitionConfig(_Strict):
+    """The cognition base and its hybrid retrieval (asiarch.cognition.retrieval)."""
+
+    entry_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories of further entry YAML files (e.g. written by `asiarch cognition import`), "
+        "searched together with the entries shipped in the package.",
+    )
+    top_k: int = Field(5, gt=0, description="Entries retrieved per weakness (query).")
+    bm25_weight: float = Field(0.5, ge=0, description="Weight of the normalised BM25 (exact-word) score.")
+    embedding_weight: float = Field(0.5, ge=0, description="Weight of the normalised MiniLM cosine score.")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> CognitionConfig:
+        if self.bm25_weight + self.embedding_weight <= 0:
+            raise ValueError("cognition.bm25_weight and cognition.embedding_weight cannot both be 0")
+        return self
+
+
+LLM_AGENTS = ("planner", "debugger", "judge", "extractor")
+
+
+class LLMAgentConfig(_Strict):
+    """One LLM agent's endpoint, sampling, retry and price settings (asiarch.llm.client)."""
+
+    provider: str = Field(
+        "openai",
+        pattern="^(openai|anthropic)$",
+        description="'openai': any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp "
+        "server, OpenRouter); 'anthropic': the Anthropic Messages API.",
+    )
+    model: str = Field("gpt-4o-mini", min_length=1, description="Model name as the endpoint knows it.")
+    base_url: str | None = Field(
+        None,
+        description="Endpoint root, e.g. http://127.0.0.1:8080/v1 for a local llama.cpp server; unset means the "
+        "provider's public API.",
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="Name of the environment variable that holds the API key (keys never go in config files); "
+        "empty for local servers that need none.",
+    )
+    temperature: float = Field(
+        0.7, ge=0, le=2, description="Sampling temperature (OpenAI-compatible endpoints; Anthropic's API takes none)."
+    )
+    max_tokens: int = Field(4096, gt=0, description="Longest answer, in tokens.")
+    timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit of one request.")
+    max_retries: int = Field(
+        4,
+        ge=0,
+        description="Retries after a timeout, connection error, unreadable body, 429 or 5xx; the SDK's own "
+        "hidden retries are switched off so that they cannot multiply these.",
+    )
+    backoff_s: float = Field(2.0, ge=0, description="Delay before the first retry; it doubles with each retry.")
+    max_backoff_s: float = Field(
+        60.0, ge=0, description="Longest single retry delay, also the cap on a server's Retry-After."
+    )
+    input_price_per_mtok: float = Field(
+        0.15, ge=0, description="USD per million prompt tokens, for the cost ledger (0 for local models)."
+    )
+    output_price_per_mtok: float = Field(
+        0.60, ge=0, description="USD per million completion tokens, for the cost ledger (0 for local models)."
+    )
+
+
+class LLMConfig(_Strict):
+    """The LLM agents (LLM researcher, optional novelty judge, `asiarch cognition add`) and record/replay."""
+
+    planner: LLMAgentConfig = Field(
+        default_factory=LLMAgentConfig, description="Proposes new layers from the research context."
+    )
+    debugger: LLMAgentConfig = Field(
+        default_factory=lambda: LLMAgentConfig(temperature=0.2),
+        description="Repairs a proposal from the failing gate's reason and traceback.",
+    )
+    judge: LLMAgentConfig = Field(
+        default_factory=lambda: LLMAgentConfig(temperature=0.0, max_tokens=256),
+        description="Optional novelty judge: is a proposal a repeat of an earlier one?",
+    )
+    extractor: LLMAgentConfig = Field(
+        default_factory=lambda: LLMAgentConfig(temperature=0.0, max_tokens=2048),
+        description="Distils a paper's text into a cognition entry (`asiarch cognition add`).",
+    )
+    replay: bool = Field(
+        False,
+        description="Serve every call from the calls recorded in the store (same request, same occurrence) and "
+        "contact no endpoint; a call never recorded is an error.",
+    )
+    replay_campaign: str | None = Field(
+        None, description="Campaign whose recorded calls a replay serves; unset means calls of any campaign."
+    )
+
+    def agent(self, name: str) -> LLMAgentConfig:
+        if name not in LLM_AGENTS:
+            raise ConfigError(f"unknown LLM agent {name!r}; configured agents: {', '.join(LLM_AGENTS)}")
+        return getattr(self, name)
+
+
+class NoveltyConfig(_Strict):
+    """When a proposal repeats an earlier experiment (asiarch.agents.novelty). Structure similarity is the
+    Jaccard similarity of normalised syntax subtrees; motivation similarity is the MiniLM cosine."""
+
+    structure_threshold: float = Field(
+        0.9, ge=0, le=1, description="Code at least this similar to an earlier experiment's, with a similar "
+        "motivation (next key), is a repeat. Identical normalised code is a repeat whatever the motivation."
+    )
+    motivation_threshold: float = Field(
+        0.9, ge=-1, le=1, description="Motivation similarity that, with structure_threshold, makes a repeat."
+    )
+    borderline_structure: float = Field(
+        0.6, ge=0, le=1, description="Code this similar (but not a repeat) is borderline: the optional LLM judge "
+        "decides; without a judge the proposal passes."
+    )
+    borderline_motivation: float = Field(
+        0.85, ge=-1, le=1, description="A motivation this similar (but not a repeat) is borderline, as above."
+    )
+
+
 class Config(_Strict):
     """The root of the configuration tree."""
 
@@ -284,6 +432,10 @@ class Config(_Strict):
     gates: GatesConfig = Field(default_factory=GatesConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     engineer: EngineerConfig = Field(default_factory=EngineerConfig)
+    novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
+    researcher: ResearcherConfig = Field(default_factory=ResearcherConfig)
+    cognition: CognitionConfig = Field(default_factory=CognitionConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
     store: str = Field(
         "asiarch.db",
         description="The experiment store: an SQLite file (relative to the working directory) or a database URL "
