@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, LedgerEntry, Lineage
+from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, Insight, LedgerEntry, Lineage
 
 POOL_STATUSES = ("analysed", "promoted", "discovery")
 """Experiments with a fitness the pool may hold."""
@@ -274,4 +274,35 @@ def evaluations_of(session: Session, experiment_id: int) -> list[Evaluation]:
 
 def analyses_of(session: Session, experiment_id: int) -> list[Analysis]:
     query = select(Analysis).where(Analysis.experiment_id == experiment_id).order_by(Analysis.created_at, Analysis.id)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    id: int
+    name: str
+    motivation: str
+    code: str
+    status: str
+
+
+def proposal_history(session: Session, campaign: Campaign, skip_statuses: Sequence[str] = ()) -> list[ProposalRecord]:
+    """Every experiment proposed in the campaign, oldest first, except those with a status in
+    ``skip_statuses``: what the novelty filter compares a new proposal with."""
+    query = select(Experiment.id, Experiment.name, Experiment.motivation, Experiment.code, Experiment.status).where(
+        Experiment.campaign_id == campaign.id
+    )
+    if skip_statuses:
+        query = query.where(Experiment.status.not_in(skip_statuses))
+    return [ProposalRecord(*row) for row in session.execute(query.order_by(Experiment.id))]
+
+
+def recent_insights(session: Session, campaign: Campaign, limit: int = 5) -> list[Insight]:
+    """The campaign's best-supported insights, newest first among equals: what later proposals read."""
+    query = (
+        select(Insight)
+        .where(Insight.campaign_id == campaign.id)
+        .order_by(Insight.support.desc(), Insight.created_at.desc(), Insight.id.desc())
+        .limit(limit)
+    )
     return list(session.scalars(query))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from asiarch.agents.engineer import Engineer
+from asiarch.agents.researcher.context import zoo_brief
 from asiarch.agents.researcher.offline.codegen import generate
 from asiarch.agents.researcher.offline.grammar import (
     FirPath,
@@ -20,7 +21,7 @@ from asiarch.agents.researcher.offline.grammar import (
     parse_spec,
     spec_tree,
 )
-from asiarch.agents.researcher.offline.researcher import OfflineResearcher, spec_hash, zoo_brief
+from asiarch.agents.researcher.offline.researcher import OfflineResearcher, spec_hash
 from asiarch.agents.researcher.offline.zoo_specs import ZOO_SPECS
 from asiarch.arch.loader import load_candidate
 from asiarch.arch.source_gates import run_source_gates

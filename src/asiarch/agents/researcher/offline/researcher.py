@@ -242,10 +242,3 @@ def design_name(spec: Spec) -> str:
         else:
             tokens.append("softmax")
     return "+".join(tokens) + "-" + spec_hash(spec)[:6]
-
-
-def zoo_brief(name: str) -> ExperimentBrief:
-    """A reference as a parent: its grammar spec and generated code (what a cold start mutates)."""
-    spec = ZOO_SPECS[name]
-    return ExperimentBrief(name=f"zoo:{name}", code=generate(spec, name), spec=spec_tree(spec))
-
