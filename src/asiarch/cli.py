@@ -214,5 +214,8 @@ def show_config(config: ConfigOption = None, overrides: SetOption = None) -> Non
     console.print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), highlight=False, markup=False)
 
 
+# The cognition base's commands register themselves on ``app`` the same way.
+import asiarch.cognition_cli  # noqa: E402, F401
+
 # The store's commands live in their own module and register themselves on ``app``.
 from asiarch import memory_cli  # noqa: E402, F401
