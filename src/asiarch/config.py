@@ -394,18 +394,25 @@ class LLMConfig(_Strict):
 
 class NoveltyConfig(_Strict):
     """When a proposal repeats an earlier experiment (asiarch.agents.novelty). Structure similarity is the
-    Jaccard similarity of normalised syntax subtrees; motivation similarity is the MiniLM cosine."""
+    Jaccard similarity of normalised syntax subtrees; motivation similarity is the MiniLM cosine. Identical
+    normalised code is always a repeat. How the defaults were measured: asiarch.agents.novelty."""
 
     structure_threshold: float = Field(
-        0.9, ge=0, le=1, description="Code at least this similar to an earlier experiment's, with a similar "
-        "motivation (next key), is a repeat. Identical normalised code is a repeat whatever the motivation."
+        0.95,
+        ge=0,
+        le=1,
+        description="Code at least this similar to an earlier experiment's, with the same numeric literals and "
+        "a motivation at least motivation_threshold similar, is a repeat (a reordered or padded copy).",
     )
     motivation_threshold: float = Field(
         0.9, ge=-1, le=1, description="Motivation similarity that, with structure_threshold, makes a repeat."
     )
     borderline_structure: float = Field(
-        0.6, ge=0, le=1, description="Code this similar (but not a repeat) is borderline: the optional LLM judge "
-        "decides; without a judge the proposal passes."
+        0.8,
+        ge=0,
+        le=1,
+        description="Code this similar (but not a repeat) is borderline: the optional LLM judge decides; without "
+        "a judge the proposal passes.",
     )
     borderline_motivation: float = Field(
         0.85, ge=-1, le=1, description="A motivation this similar (but not a repeat) is borderline, as above."

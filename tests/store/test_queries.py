@@ -14,6 +14,7 @@ from asiarch.store.queries import (
     failure_neighbourhood,
     get_or_create_campaign,
     leaderboard,
+    proposal_history,
     sample_parents,
     siblings,
     subtree,
@@ -113,3 +114,15 @@ def test_fitness_proportional_sampling_favours_designs_with_fewer_children(famil
         )
     # With fitness made irrelevant, 'a' (5 children) must be picked far less often than childless a2.
     assert picks[ids["a"]] < picks[ids["a2"]] / 3
+
+
+def test_proposal_history_lists_a_campaigns_experiments_oldest_first_without_skipped_statuses(family):
+    store, ids = family
+    with store.session() as session:
+        campaign = get_or_create_campaign(session, "family")
+        add_experiment(session, get_or_create_campaign(session, "other"), "stranger", "x", motivation="elsewhere")
+        history = proposal_history(session, campaign)
+        assert [r.id for r in history] == sorted(ids.values())
+        assert {r.name for r in history} == set(ids) and history[0].code == "s" and history[0].status == "analysed"
+        kept = proposal_history(session, campaign, skip_statuses=("rejected", "failed"))
+        assert {r.name for r in kept} == set(ids) - {"b1", "c"}
