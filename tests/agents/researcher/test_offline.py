@@ -115,6 +115,13 @@ def test_the_grammar_reaches_every_motif_family():
     assert expected <= set(seen), expected - set(seen)
 
 
+def test_specs_that_generate_the_same_layer_are_one_design():
+    identity = Spec(paths=(MemoryPath(feature_map="identity", rules=("delta",)),))
+    l2 = Spec(paths=(MemoryPath(feature_map="l2", rules=("delta",)),))
+    assert spec_hash(identity) == spec_hash(l2) == spec_hash(ZOO_SPECS["deltanet"])
+    assert spec_hash(identity) != spec_hash(Spec(paths=(MemoryPath(feature_map="l2", rules=("additive",)),)))
+
+
 def test_all_three_operators_are_used_and_crossover_grafts_the_partner():
     batch = proposals(120, seed=2)
     used = collections.Counter(p.operator.split(":")[0] for p in batch)

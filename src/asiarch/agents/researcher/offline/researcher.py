@@ -10,8 +10,9 @@ why the design exists.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
-import json
 import math
 import random
 
@@ -50,6 +51,7 @@ _RULE_TOKENS = {
 }
 # Failing gates whose cause is cost: the repair removes the most expensive motif first.
 _COST_GATES = ("parameter_budget", "speed", "subquadratic", "timeout", "memory")
+SPEC_HASH_CACHE = 1 << 16  # designs remembered by identity; one is a few hundred bytes
 MAX_LOG_WEIGHT = 5.0  # credit can make an edit at most e^5 times more (or less) likely than a neutral one
 
 
@@ -222,9 +224,16 @@ def _cost(spec: Spec) -> tuple[int, int]:
     return heavy, parameter_count(spec, 64, 2)
 
 
+@functools.lru_cache(maxsize=SPEC_HASH_CACHE)
 def spec_hash(spec: Spec) -> str:
-    """A stable identity of a design (the JSON tree, canonically ordered)."""
-    return hashlib.sha256(json.dumps(spec_tree(spec), sort_keys=True).encode()).hexdigest()
+    """The identity of a design: the code it generates, docstrings aside (two specs that generate the same layer
+    are one design, e.g. the delta rule normalises its keys, so identity and L2 features give the same layer)."""
+    tree = ast.parse(generate(spec, "", ""))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            del body[0]
+    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()
 
 
 def design_name(spec: Spec) -> str:
