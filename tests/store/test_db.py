@@ -3,15 +3,19 @@
 import multiprocessing as mp
 import os
 import signal
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
-from asiarch.store.db import StoreError, open_store, schema_version, store_url
+from asiarch.store.db import MIGRATIONS, StoreError, open_store, schema_version, store_url
 from asiarch.store.queries import add_experiment, count_experiments, get_or_create_campaign, parent_ids
-from asiarch.store.schema import Campaign, SchemaVersion
+from asiarch.store.schema import Campaign, Experiment, GateAttempt, SchemaVersion
 from tests.store.writers import insert_experiments, insert_until_killed
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_a_new_store_is_stamped_and_reopens_with_its_data(store_location):
@@ -48,12 +52,28 @@ def test_an_older_store_is_migrated_forward_keeping_its_rows(store_location):
 
     with open_store(store_location).session() as session:
         add_experiment(session, get_or_create_campaign(session, "old"), "kept", "code")
-    upgraded = open_store(store_location, migrations=[add_notes_table])
+    upgraded = open_store(store_location, migrations=[*MIGRATIONS, add_notes_table])
     with upgraded.session() as session:
         assert session.query(SchemaVersion).one().version == schema_version() + 1
         assert session.execute(text("SELECT count(*) FROM notes")).scalar_one() == 0
         assert count_experiments(session, get_or_create_campaign(session, "old")) == 1
     upgraded.close()
+
+
+def test_a_version_1_store_opens_with_campaign_state_and_gate_attempts(tmp_path):
+    """A real store written by the first release (its SQL dump) is upgraded in place, keeping its rows."""
+    path = tmp_path / "v1.db"
+    connection = sqlite3.connect(path)
+    connection.executescript((FIXTURES / "schema_v1.sql").read_text())
+    connection.close()
+    store = open_store(path)
+    with store.session() as session:
+        campaign = get_or_create_campaign(session, "old")
+        assert campaign.state == "running" and count_experiments(session, campaign) == 1
+        experiment = session.query(Experiment).one()
+        session.add(GateAttempt(experiment_id=experiment.id, round=0, operator="seed", code="x", verdicts=[]))
+        assert session.query(SchemaVersion).one().version == schema_version() == 2
+    store.close()
 
 
 def test_a_newer_store_is_refused_with_one_line(store_location):

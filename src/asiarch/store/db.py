@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from asiarch.store.schema import Base, SchemaVersion
+from asiarch.store.schema import Base, GateAttempt, SchemaVersion
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 """How long a writer waits for another process's write transaction before giving up."""
@@ -29,7 +29,15 @@ SCHEMA_LOCK_KEY = 0x61736961
 """PostgreSQL advisory-lock key held while a process creates or upgrades the schema."""
 
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[Migration] = []
+
+
+def _campaign_state_and_gate_attempts(connection: Connection) -> None:
+    """v1 → v2: campaigns carry a state for `asiarch pause|resume|stop`; every gate attempt is kept."""
+    connection.exec_driver_sql("ALTER TABLE campaign ADD COLUMN state VARCHAR(20) NOT NULL DEFAULT 'running'")
+    GateAttempt.__table__.create(connection)
+
+
+MIGRATIONS: list[Migration] = [_campaign_state_and_gate_attempts]
 """Upgrades from version i to i + 1, in order. Version 1 is the first released schema."""
 BASE_VERSION = 1
 

@@ -35,6 +35,9 @@ class Campaign(Base):
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(20), default="running", server_default="running")
+    """What its orchestrators should do between steps: running, paused, stopping (set by `asiarch pause|stop`),
+    or finished."""
 
     experiments: Mapped[list[Experiment]] = relationship(back_populates="campaign")
 
@@ -67,6 +70,22 @@ class Experiment(Base):
 
     campaign: Mapped[Campaign] = relationship(back_populates="experiments")
     evaluations: Mapped[list[Evaluation]] = relationship(back_populates="experiment")
+
+
+class GateAttempt(Base):
+    """One version of a proposal and the gates' verdicts on it: repairs are memory too."""
+
+    __tablename__ = "gate_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiment.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    operator: Mapped[str] = mapped_column(String(80))
+    code: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    verdicts: Mapped[list[Any]] = mapped_column(default=list)
+    passed: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Lineage(Base):
