@@ -71,6 +71,7 @@ def test_a_version_1_store_opens_with_campaign_state_and_gate_attempts(tmp_path)
         campaign = get_or_create_campaign(session, "old")
         assert campaign.state == "running" and count_experiments(session, campaign) == 1
         experiment = session.query(Experiment).one()
+        assert experiment.decision == {} and experiment.fitness == 0.25
         session.add(GateAttempt(experiment_id=experiment.id, round=0, operator="seed", code="x", verdicts=[]))
         assert session.query(SchemaVersion).one().version == schema_version() == 2
     store.close()

@@ -32,8 +32,10 @@ Migration = Callable[[Connection], None]
 
 
 def _campaign_state_and_gate_attempts(connection: Connection) -> None:
-    """v1 → v2: campaigns carry a state for `asiarch pause|resume|stop`; every gate attempt is kept."""
+    """v1 → v2: campaigns carry a state for `asiarch pause|resume|stop`; experiments record the decision that
+    made them; every gate attempt is kept."""
     connection.exec_driver_sql("ALTER TABLE campaign ADD COLUMN state VARCHAR(20) NOT NULL DEFAULT 'running'")
+    connection.exec_driver_sql("ALTER TABLE experiment ADD COLUMN decision JSON NOT NULL DEFAULT '{}'")
     GateAttempt.__table__.create(connection)
 
 

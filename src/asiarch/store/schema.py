@@ -65,6 +65,8 @@ class Experiment(Base):
     stage_reached: Mapped[str | None] = mapped_column(String(40))
     parameters: Mapped[int | None] = mapped_column(Integer)
     fitness: Mapped[float | None] = mapped_column(Float)
+    decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """How it came to be: the parent-sampling draw (strategy, seed, pool, choice) and the novelty verdict."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
