@@ -419,6 +419,88 @@ class NoveltyConfig(_Strict):
     )
 
 
+class CampaignConfig(_Strict):
+    """The autonomous loop: its budget, how parents are chosen, how many experiments are in flight."""
+
+    max_experiments: int = Field(
+        12, gt=0, description="Proposals a campaign makes (rejected and failed ones count; repair rounds do not)."
+    )
+    max_hours: float | None = Field(None, gt=0, description="Wall-clock budget; null = none.")
+    max_cpu_hours: float | None = Field(None, gt=0, description="CPU-hours from the compute ledger; null = none.")
+    max_gpu_hours: float | None = Field(None, gt=0, description="GPU-hours from the compute ledger; null = none.")
+    max_llm_usd: float | None = Field(None, gt=0, description="Dollars spent on LLM calls (llm ledger); null = none.")
+    strategy: Literal["evolution", "random", "zoo-only"] = Field(
+        "evolution",
+        description="evolution: sample parents from the pool; random: uniform parent (best-of-N baseline); "
+        "zoo-only: always mutate a reference.",
+    )
+    sampler: Literal["rank_bands", "fitness_proportional", "uniform", "hill_climbing"] = Field(
+        "rank_bands", description="Parent sampling from the pool for the evolution strategy (store/queries.py)."
+    )
+    cold_start: int = Field(
+        6, ge=0, description="The first N experiments mutate references of the zoo before the pool is used."
+    )
+    references_per_proposal: int = Field(1, ge=0, description="Pool members shown to the researcher with a parent.")
+    batch_size: int | None = Field(
+        None, gt=0, description="Experiments gated and trained together (one pool of jobs); null = worker count."
+    )
+    seed: int = Field(0, description="Seed of the campaign's random draws (each draw is recorded).")
+    work_dir: Path = Field(Path("runs"), description="Where candidate files are written, one folder per campaign.")
+    poll_s: float = Field(2.0, gt=0, description="How often a paused campaign checks whether it may go on.")
+
+
+class AnalystConfig(_Strict):
+    """How the Analyst scores, compares, credits and promotes (asiarch.agents.analyst, README "How it decides")."""
+
+    rivals: list[str] = Field(
+        default_factory=lambda: ["deltanet", "gated_deltanet", "gla", "mamba2", "retnet", "linear_elu"],
+        min_length=1,
+        description="References a candidate must beat; fitness 0 means as good as the strongest of them. Softmax "
+        "attention is left out by default: it is quadratic, so it is the recall ceiling, not a rival.",
+    )
+    spread_floor: dict[str, float] = Field(
+        default_factory=lambda: {"accuracy": 0.005, "nats_per_token": 0.01},
+        description="Smallest seed-to-seed spread per metric (accuracy as a fraction: 0.005 = half a point), so a "
+        "task where every rival scores the same cannot dominate fitness.",
+    )
+    missing_penalty: float = Field(
+        10.0, gt=0, description="Standardised score of a missing or non-finite task, and the lowest any task can get."
+    )
+    judge_weight: float = Field(
+        0.0, ge=0, description="Weight of an optional qualitative judge's score in [-1, 1] added to fitness; 0 = off."
+    )
+    weakness_z: float = Field(
+        -1.0, description="A task whose standardised score is below this is a weakness (cognition is retrieved for it)."
+    )
+    insight_min_support: int = Field(
+        3, gt=0, description="Analysed children an edit needs before its credit becomes an insight."
+    )
+    insight_min_effect: float = Field(
+        0.5, ge=0, description="Smallest |mean fitness change| of an edit that becomes an insight."
+    )
+    promote_min_fitness: float = Field(
+        0.0, description="Screen fitness needed for promotion to confirm (0 = as good as the strongest rival)."
+    )
+    max_promotions: int = Field(3, ge=0, description="Candidates a campaign may promote to the confirm stage.")
+    confirm_rivals: int = Field(
+        2, gt=0, description="Rivals re-measured at the confirm stage: the strongest at screen (the confirm stage "
+        "costs 50 jobs per architecture, so all six would take hours on 2 cores)."
+    )
+    discovery_alpha: float = Field(
+        0.05, gt=0, lt=1, description="Significance level of the discovery test, after the Bonferroni correction."
+    )
+    non_inferiority_sd: float = Field(
+        1.0, ge=0, description="A discovery may trail the strongest rival on no task by more than this many spreads."
+    )
+
+    @model_validator(mode="after")
+    def _floors_are_positive(self) -> AnalystConfig:
+        zero = [metric for metric, floor in self.spread_floor.items() if not floor > 0]
+        if zero:
+            raise ValueError(f"analyst.spread_floor.{zero[0]} must be > 0 (it divides score differences)")
+        return self
+
+
 class Config(_Strict):
     """The root of the configuration tree."""
 
@@ -443,6 +525,8 @@ class Config(_Strict):
     researcher: ResearcherConfig = Field(default_factory=ResearcherConfig)
     cognition: CognitionConfig = Field(default_factory=CognitionConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    campaign: CampaignConfig = Field(default_factory=CampaignConfig)
+    analyst: AnalystConfig = Field(default_factory=AnalystConfig)
     store: str = Field(
         "asiarch.db",
         description="The experiment store: an SQLite file (relative to the working directory) or a database URL "

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, Insight, LedgerEntry, Lineage
+from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, Insight, LedgerEntry, Lineage, utcnow
 
 POOL_STATUSES = ("analysed", "promoted", "discovery")
 """Experiments with a fitness the pool may hold."""
@@ -306,3 +306,124 @@ def recent_insights(session: Session, campaign: Campaign, limit: int = 5) -> lis
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+CAMPAIGN_STATES = ("running", "paused", "stopping", "finished")
+"""What a campaign's loop does at its next check: go on, wait, wind down, or nothing (it has ended)."""
+
+
+def set_campaign_state(session: Session, campaign: Campaign, state: str) -> Campaign:
+    """Set what the campaign's loop does between steps. It is a plain row, so a loop polling the store from another
+    process or machine sees it as soon as this session commits; ``ended_at`` is set exactly while finished."""
+    if state not in CAMPAIGN_STATES:
+        raise ValueError(f"unknown campaign state {state!r}; choose one of {', '.join(CAMPAIGN_STATES)}")
+    campaign.state = state
+    if state == "finished":
+        campaign.ended_at = campaign.ended_at or utcnow()
+    else:
+        campaign.ended_at = None
+    session.flush()
+    return campaign
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One experiment as the discovery curve sees it: proposal order, outcome and fitness."""
+
+    id: int
+    name: str
+    status: str
+    fitness: float | None
+
+
+def experiment_timeline(session: Session, campaign: Campaign) -> list[TimelineRow]:
+    """Every experiment of the campaign in the order it was proposed."""
+    query = select(Experiment.id, Experiment.name, Experiment.status, Experiment.fitness).where(
+        Experiment.campaign_id == campaign.id
+    )
+    return [TimelineRow(*row) for row in session.execute(query.order_by(Experiment.id))]
+
+
+def ledger_entries(session: Session, campaign: Campaign) -> list[LedgerEntry]:
+    """The campaign's compute ledger in the order it was written (row order is spending order)."""
+    query = select(LedgerEntry).where(LedgerEntry.campaign_id == campaign.id).order_by(LedgerEntry.id)
+    return list(session.scalars(query))
+
+
+def add_evaluation_rows(
+    session: Session, experiment_id: int, stage: str, rows: Sequence[tuple[str, Any]], device: str = "cpu"
+) -> list[Evaluation]:
+    """Store (task label, ``RunResult``) pairs as evaluation rows of one experiment at ``stage``."""
+    added = [
+        Evaluation(experiment_id=experiment_id, stage=stage, task=label, seed=r.seed, lr=r.lr, metric=r.metric,
+                   value=r.value, splits=r.splits, curve=[list(point) for point in r.curve], wall_s=r.wall_s,
+                   cpu_s=r.cpu_s, device=device)  # fmt: skip
+        for label, r in rows
+    ]
+    session.add_all(added)
+    session.flush()
+    return added
+
+
+CREDIT_TAG = "credit:"
+"""First tag of an insight distilled from an edit's credit, followed by ``stage:edit key``: one per edit and stage."""
+
+
+def credit_key(operator: str) -> str:
+    """The edit an operator made, without the operator's name: ``mutate:add:local:sliding_window`` →
+    ``add:local:sliding_window``; an operator without parts (``llm-rewrite``) is its own key."""
+    head, _, rest = operator.partition(":")
+    return rest or head
+
+
+def edit_deltas(session: Session, campaign: Campaign, stage: str = "screen") -> dict[str, list[tuple[int, float]]]:
+    """For each edit key, (child id, child fitness − parent fitness) over the children analysed at ``stage``.
+
+    The latest analysis of each experiment at the stage counts. The parent is the first lineage parent and
+    its fitness its latest analysis at the same stage; a child without a lineage parent was derived from a
+    reference of the zoo (which has no experiment row), and then the parent fitness the Analyst recorded in
+    ``fields["parent"]["fitness"]`` (the reference's own fitness at the stage) is used. Children whose
+    parent has no fitness at the stage are skipped."""
+    rows = session.execute(
+        select(Analysis.experiment_id, Analysis.fitness, Analysis.fields, Experiment.operator)
+        .join(Experiment, Experiment.id == Analysis.experiment_id)
+        .where(Experiment.campaign_id == campaign.id, Analysis.stage == stage)
+        .order_by(Analysis.id)
+    ).all()
+    latest = {experiment_id: (fitness, fields or {}, operator) for experiment_id, fitness, fields, operator in rows}
+    first_parents = dict(
+        session.execute(
+            select(Lineage.child_id, Lineage.parent_id)
+            .join(Experiment, Experiment.id == Lineage.child_id)
+            .where(Experiment.campaign_id == campaign.id, Lineage.role == "parent", Lineage.position == 0)
+        ).all()
+    )
+    deltas: dict[str, list[tuple[int, float]]] = {}
+    for experiment_id in sorted(latest):
+        fitness, fields, operator = latest[experiment_id]
+        parent = first_parents.get(experiment_id)
+        if parent is None:
+            recorded = fields.get("parent")
+            parent_fitness = recorded.get("fitness") if isinstance(recorded, dict) else None
+        else:
+            parent_fitness = latest[parent][0] if parent in latest else None
+        if fitness is None or parent_fitness is None or not math.isfinite(fitness - parent_fitness):
+            continue
+        deltas.setdefault(credit_key(operator), []).append((experiment_id, fitness - parent_fitness))
+    return deltas
+
+
+def edit_credit(session: Session, campaign: Campaign, stage: str = "screen") -> dict[str, tuple[float, int]]:
+    """For each edit key, the mean fitness change it caused and over how many children (see ``edit_deltas``)."""
+    return {
+        key: (math.fsum(delta for _, delta in pairs) / len(pairs), len(pairs))
+        for key, pairs in edit_deltas(session, campaign, stage).items()
+    }
+
+
+def credit_insights(session: Session, campaign: Campaign, stage: str = "screen") -> dict[str, Insight]:
+    """The campaign's insights distilled from credit at ``stage``, keyed by their first tag
+    (``credit:STAGE:EDIT_KEY``); tags are a JSON list, so the match is made here rather than in SQL."""
+    prefix = f"{CREDIT_TAG}{stage}:"
+    found = session.scalars(select(Insight).where(Insight.campaign_id == campaign.id).order_by(Insight.id))
+    return {i.tags[0]: i for i in found if i.tags and str(i.tags[0]).startswith(prefix)}
