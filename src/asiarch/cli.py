@@ -217,5 +217,11 @@ def show_config(config: ConfigOption = None, overrides: SetOption = None) -> Non
 # The cognition base's commands register themselves on ``app`` the same way.
 import asiarch.cognition_cli  # noqa: E402, F401
 
+# Oversight (pause/resume/stop, replicate, report) likewise; it builds on the store's commands below.
+import asiarch.oversight_cli  # noqa: E402, F401
+
+# `asiarch run`, the campaign, builds on all of the above.
+import asiarch.run_cli  # noqa: E402, F401
+
 # The store's commands live in their own module and register themselves on ``app``.
 from asiarch import memory_cli  # noqa: E402, F401

@@ -13,6 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from asiarch.cli import ConfigOption, SetOption, _config, app, console, fail
+from asiarch.store.bundle import export_bundle, import_bundle
 from asiarch.store.db import Store, StoreError, open_store
 from asiarch.store.interchange import (
     InterchangeError,
@@ -26,6 +27,7 @@ from asiarch.store.queries import (
     analyses_of,
     campaigns,
     compute_totals,
+    count_experiments,
     evaluations_of,
     find_campaign,
     leaderboard,
@@ -88,19 +90,22 @@ def leaderboard_command(
 ) -> None:
     """The fittest experiments, best first."""
     store = _store(config, overrides)
+    with store.session() as session:
+        chosen = [_campaign(session, campaign)] if campaign else campaigns(session)
+        console.print(leaderboard_table(session, chosen, top, status_filter))
+
+
+def leaderboard_table(session, chosen: list[Campaign], top: int, status_filter: str | None = None) -> Table:  # noqa: ANN001
+    """The fittest experiments of some campaigns, best first, as a rich table."""
     table = Table(title="leaderboard", title_justify="left")
     for column in ("#", "id", "campaign", "name", "status", "stage", "fitness", "operator"):
         table.add_column(column)
-    with store.session() as session:
-        chosen = [_campaign(session, campaign)] if campaign else campaigns(session)
-        rows = sorted(
-            (e for c in chosen for e in leaderboard(session, c, top, status_filter)), key=lambda e: -e.fitness
-        )[:top]
-        names = {c.id: c.name for c in chosen}
-        for rank, e in enumerate(rows, start=1):
-            table.add_row(str(rank), str(e.id), names[e.campaign_id], e.name, e.status, e.stage_reached or "–",
-                          f"{e.fitness:.3f}", e.operator)  # fmt: skip
-    console.print(table)
+    rows = sorted((e for c in chosen for e in leaderboard(session, c, top, status_filter)), key=lambda e: -e.fitness)
+    names = {c.id: c.name for c in chosen}
+    for rank, e in enumerate(rows[:top], start=1):
+        table.add_row(str(rank), str(e.id), names[e.campaign_id], e.name, e.status, e.stage_reached or "–",
+                      f"{e.fitness:.3f}", e.operator)  # fmt: skip
+    return table
 
 
 @app.command()
@@ -148,12 +153,28 @@ def _results_table(evaluations) -> Table:  # noqa: ANN001 - Evaluation rows
 @app.command("export")
 def export_command(
     campaign: Annotated[str, typer.Argument(help="Campaign to export.")],
-    out: Annotated[Path, typer.Argument(help="Output file (JSON lines).")],
+    out: Annotated[Optional[Path], typer.Argument(help="Output file (JSON lines).")] = None,
+    bundle: Annotated[
+        Optional[Path], typer.Option("--bundle", help="Write a publishable, self-describing bundle directory instead.")
+    ] = None,
     config: ConfigOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Write a campaign (experiments, lineage, results, analyses, insights, ledger) as JSON lines."""
+    """Write a campaign (experiments, lineage, results, analyses, insights, ledger) as JSON lines, or a bundle.
+
+    A bundle (--bundle DIR) is a publishable directory: every table, each candidate's code, the config with the
+    fitness definition, provenance, the data sets' hashes and a README saying what each file holds."""
+    if (out is None) == (bundle is None):
+        fail("give an output file (JSON lines) or --bundle DIR, exactly one of them")
     store = _store(config, overrides)
+    if bundle is not None:
+        with store.session() as session:
+            try:
+                counts = export_bundle(session, _campaign(session, campaign), bundle)
+            except InterchangeError as exc:
+                fail(str(exc))
+        console.print(f"wrote bundle {bundle}: {counts['experiments.jsonl']} experiments, {sum(counts.values())} rows")
+        return
     with store.session() as session:
         records = list(export_campaign(session, _campaign(session, campaign)))
     try:
@@ -165,15 +186,25 @@ def export_command(
 
 @app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="A file from `asiarch export`, or ASI-Arch's JSON data.")],
-    campaign: Annotated[str, typer.Option("--campaign", help="Name of the campaign to create.")],
+    file: Annotated[
+        Path, typer.Argument(help="A file from `asiarch export`, a bundle directory, or ASI-Arch's JSON data.")
+    ],
+    campaign: Annotated[
+        Optional[str], typer.Option("--campaign", help="Name of the campaign to create (a bundle's own by default).")
+    ] = None,
     file_format: Annotated[str, typer.Option("--format", help="asiarch (JSON lines) or asi-arch.")] = "asiarch",
     config: ConfigOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Import a campaign; ASI-Arch's architectures become experiments with status 'imported'."""
+    """Import a campaign from a file or a bundle directory; ASI-Arch's architectures become experiments with
+    status 'imported'."""
     if file_format not in ("asiarch", "asi-arch"):
         fail(f"unknown --format {file_format!r}; use asiarch or asi-arch")
+    if file.is_dir():
+        _import_bundle(file, campaign, file_format, config, overrides)
+        return
+    if campaign is None:
+        fail("--campaign NAME is required when importing a file (only a bundle directory carries its own name)")
     store = _store(config, overrides)
     try:
         records = read_records(file, asi_arch=file_format == "asi-arch")
@@ -183,3 +214,18 @@ def import_command(
     except InterchangeError as exc:
         fail(str(exc))
     console.print(f"imported {count} experiments into campaign {campaign!r}")
+
+
+def _import_bundle(
+    directory: Path, campaign: str | None, file_format: str, config: Path | None, overrides: list[str] | None
+) -> None:
+    if file_format != "asiarch":
+        fail(f"{directory} is a directory: only asiarch bundles are read from directories, not --format {file_format}")
+    store = _store(config, overrides)
+    try:
+        with store.session() as session:
+            imported = import_bundle(session, directory, campaign)
+            name, count = imported.name, count_experiments(session, imported)
+    except InterchangeError as exc:
+        fail(str(exc))
+    console.print(f"imported {count} experiments from bundle {directory} into campaign {name!r}")

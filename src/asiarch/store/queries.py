@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from asiarch.bench.trainer import RunResult
 from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, Insight, LedgerEntry, Lineage, utcnow
 
 POOL_STATUSES = ("analysed", "promoted", "discovery")
@@ -351,7 +352,7 @@ def ledger_entries(session: Session, campaign: Campaign) -> list[LedgerEntry]:
 
 
 def add_evaluation_rows(
-    session: Session, experiment_id: int, stage: str, rows: Sequence[tuple[str, Any]], device: str = "cpu"
+    session: Session, experiment_id: int, stage: str, rows: Sequence[tuple[str, RunResult]], device: str = "cpu"
 ) -> list[Evaluation]:
     """Store (task label, ``RunResult``) pairs as evaluation rows of one experiment at ``stage``."""
     added = [
@@ -363,6 +364,18 @@ def add_evaluation_rows(
     session.add_all(added)
     session.flush()
     return added
+
+
+def run_result(row: Evaluation) -> RunResult:
+    """An evaluation row as the ``RunResult`` it was stored from (fields the row does not keep are zero)."""
+    return RunResult(task=row.task, seed=row.seed, lr=row.lr, metric=row.metric, splits=row.splits, value=row.value,
+                     curve=[tuple(point) for point in row.curve], steps_done=0, diverged=not math.isfinite(row.value),
+                     wall_s=row.wall_s, cpu_s=row.cpu_s, parameters=0, mixer_parameters=0)  # fmt: skip
+
+
+def stored_runs(session: Session, experiment_id: int, stage: str) -> list[tuple[str, RunResult]]:
+    """(task label, result) pairs of an experiment at a stage, ready for ``bench.stages.summarise``."""
+    return [(row.task, run_result(row)) for row in evaluations_of(session, experiment_id) if row.stage == stage]
 
 
 CREDIT_TAG = "credit:"

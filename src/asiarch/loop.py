@@ -1,0 +1,538 @@
+"""The campaign: sample → propose → novelty → gates + repair → screen → analyse → promote → confirm → store.
+
+`run_campaign` is the whole loop in one function; each step it calls is a small function below it.
+Every step commits what it learned before the next one starts (one transaction each), so a campaign
+killed at any point — Ctrl-C, `asiarch stop`, or `kill -9` — loses nothing: on the next
+`asiarch run --campaign NAME` the experiments that were in flight are picked up where their last
+committed step left them (``proposed`` → gated and trained again, ``trained`` → analysed, ``promoted``
+without a confirm analysis → confirmed), never duplicated. Experiments go through the executor in
+batches, so all workers train at once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from asiarch.agents.analyst import (
+    Analyst,
+    Relative,
+    discovery,
+    fitness,
+    record_analysis,
+    summarise_edit,
+    update_insights,
+)
+from asiarch.agents.engineer import Engineer, write_candidate
+from asiarch.agents.novelty import NoveltyFilter
+from asiarch.agents.researcher.context import Retriever, build_context, zoo_brief
+from asiarch.bench.baselines import BaselineCache
+from asiarch.bench.stages import TaskSummary, summarise
+from asiarch.config import Config
+from asiarch.execute.evaluate import Evaluation as StageEvaluation
+from asiarch.execute.evaluate import WatchPlan, evaluate_all, reference_evaluations
+from asiarch.llm.ledger import spend
+from asiarch.protocols import Credit, Executor, Proposal, Researcher
+from asiarch.store.db import Store
+from asiarch.store.provenance import campaign_provenance
+from asiarch.store.queries import (
+    add_evaluation_rows,
+    add_experiment,
+    analyses_of,
+    edit_credit,
+    get_or_create_campaign,
+    sample_parents,
+    siblings,
+    stored_runs,
+)
+from asiarch.store.schema import Campaign, Experiment, GateAttempt, LedgerEntry, utcnow
+
+SCREEN, CONFIRM = "screen", "confirm"
+IN_FLIGHT = ("proposed", "trained", "promoted")
+
+
+@dataclass
+class CampaignSummary:
+    """How a run of the loop ended."""
+
+    name: str
+    stop_reason: str
+    experiments: int = 0
+    wall_s: float = 0.0
+    training_wall_s: float = 0.0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+View = Callable[..., None]
+"""Called as ``view(event, **details)`` at every step, for a live display. Events: references, paused, proposed,
+rejected, failed, gated, training, trained, analysed, confirmed, batch, finished (details: id, name, reason,
+fitness, …)."""
+
+
+def _silent(event: str, **details: object) -> None:
+    """The default view: say nothing."""
+
+
+def run_campaign(
+    config: Config,
+    store: Store,
+    name: str,
+    researcher: Researcher,
+    executor: Executor,
+    *,
+    retrieve: Retriever | None = None,
+    view: View = _silent,
+) -> CampaignSummary:
+    """Run (or resume) the campaign called ``name`` until its budget is used or someone stops it."""
+    campaign_id = open_campaign(store, name, config)
+    engineer = Engineer(config, executor, repairer=researcher)
+    analyst = Analyst(config)
+    novelty = NoveltyFilter(config.novelty)
+    with store.session() as session:
+        novelty.load_history(session, session.get(Campaign, campaign_id))
+    references = reference_results(config, SCREEN, executor)
+    view("references", stage=SCREEN, names=sorted(references))
+    directory = Path(config.campaign.work_dir) / name
+    batch_size = config.campaign.batch_size or config.execution.worker_count()
+    started = time.monotonic()
+    summary = CampaignSummary(name, stop_reason="")
+    try:
+        while True:
+            batch_started = time.monotonic()
+            if wait_while_paused(store, campaign_id, config, view) == "stopping":
+                summary.stop_reason = "stopped by `asiarch stop`"
+                break
+            batch = in_flight(store, campaign_id)[:batch_size]  # a resumed campaign finishes these first
+            if not batch:
+                summary.stop_reason = budget_exhausted(store, campaign_id, config) or ""
+                if summary.stop_reason:
+                    break
+                room = min(batch_size, config.campaign.max_experiments - count_experiments(store, campaign_id))
+                proposals = (propose(store, campaign_id, config, researcher, novelty, retrieve, view) for _ in range(room))
+                batch = [flight for flight in proposals if flight is not None]  # rejected ones are stored, not flown
+            to_train = [e for e in batch if e.status == "proposed" and gate(store, engineer, e, directory, view)]
+            summary.training_wall_s += train(store, config, executor, to_train, SCREEN, references, view)
+            for flight in batch:
+                analyse(store, config, analyst, flight, references, retrieve, view)
+                if flight.status == "promoted":
+                    summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view)
+            with store.session() as session:
+                update_insights(session, session.get(Campaign, campaign_id))
+                record_compute(session, campaign_id, None, "campaign", 0.0, time.monotonic() - batch_started)
+            view("batch", done=count_experiments(store, campaign_id), budget=config.campaign.max_experiments)
+    except KeyboardInterrupt:
+        summary.stop_reason = "interrupted (Ctrl-C); experiments in flight resume with `asiarch run --campaign`"
+    finally:
+        close_campaign(store, campaign_id)
+    summary.wall_s = time.monotonic() - started
+    summary.experiments = count_experiments(store, campaign_id)
+    summary.by_status = status_totals(store, campaign_id)
+    view("finished", summary=summary)
+    return summary
+
+
+@dataclass
+class Flight:
+    """An experiment in flight: its row id and what the loop knows about it between steps."""
+
+    id: int
+    status: str
+    path: Path | None = None
+    tasks: dict[str, TaskSummary] = field(default_factory=dict)
+
+
+def open_campaign(store: Store, name: str, config: Config) -> int:
+    """The campaign's id; a new one records its config and provenance, an old one is set running again."""
+    with store.session() as session:
+        campaign = get_or_create_campaign(session, name, config.model_dump(mode="json"), campaign_provenance())
+        campaign.state, campaign.ended_at = "running", None
+        return campaign.id
+
+
+def close_campaign(store: Store, campaign_id: int) -> None:
+    with store.session() as session:
+        campaign = session.get(Campaign, campaign_id)
+        campaign.state, campaign.ended_at = "finished", utcnow()
+
+
+def wait_while_paused(store: Store, campaign_id: int, config: Config, view: View) -> str:
+    """The campaign's state once it is not paused (``asiarch pause`` from anywhere holds the loop here)."""
+    announced = False
+    while True:
+        with store.session() as session:
+            state = session.get(Campaign, campaign_id).state
+        if state != "paused":
+            return state
+        if not announced:
+            view("paused")
+            announced = True
+        time.sleep(config.campaign.poll_s)
+
+
+def count_experiments(store: Store, campaign_id: int) -> int:
+    with store.session() as session:
+        return proposals_made(session, campaign_id)
+
+
+def proposals_made(session: Session, campaign_id: int) -> int:
+    """Proposals made by the loop (imported experiments are not the campaign's own)."""
+    query = select(func.count(Experiment.id)).where(
+        Experiment.campaign_id == campaign_id, Experiment.status != "imported"
+    )
+    return session.scalar(query) or 0
+
+
+def status_totals(store: Store, campaign_id: int) -> dict[str, int]:
+    with store.session() as session:
+        totals: dict[str, int] = {}
+        for status in session.scalars(select(Experiment.status).where(Experiment.campaign_id == campaign_id)):
+            totals[status] = totals.get(status, 0) + 1
+        return totals
+
+
+def in_flight(store: Store, campaign_id: int) -> list[Flight]:
+    """Experiments whose last committed step was not their last: what a resumed campaign finishes first."""
+    with store.session() as session:
+        rows = session.scalars(
+            select(Experiment)
+            .where(Experiment.campaign_id == campaign_id, Experiment.status.in_(IN_FLIGHT))
+            .order_by(Experiment.id)
+        )
+        flights = []
+        for row in rows:
+            if row.status == "promoted" and any(a.stage == CONFIRM for a in analyses_of(session, row.id)):
+                continue
+            flights.append(Flight(row.id, row.status))
+        return flights
+
+
+def budget_exhausted(store: Store, campaign_id: int, config: Config) -> str | None:
+    """Which budget is used up, if any (experiments, wall-clock, CPU/GPU-hours, LLM dollars)."""
+    budget = config.campaign
+    if count_experiments(store, campaign_id) >= budget.max_experiments:
+        return f"experiment budget reached ({budget.max_experiments})"
+    with store.session() as session:
+        rows = session.execute(
+            select(LedgerEntry.stage, LedgerEntry.cpu_s, LedgerEntry.gpu_s, LedgerEntry.wall_s).where(
+                LedgerEntry.campaign_id == campaign_id
+            )
+        ).all()
+        dollars = llm_dollars(session, campaign_id)
+    hours = sum(wall for stage, _, _, wall in rows if stage == "campaign") / 3600
+    cpu_hours = sum(cpu for _, cpu, _, _ in rows) / 3600
+    gpu_hours = sum(gpu for _, _, gpu, _ in rows) / 3600
+    for limit, used, what in (
+        (budget.max_hours, hours, "wall-clock hours"),
+        (budget.max_cpu_hours, cpu_hours, "CPU-hours"),
+        (budget.max_gpu_hours, gpu_hours, "GPU-hours"),
+        (budget.max_llm_usd, dollars, "LLM dollars"),
+    ):
+        if limit is not None and used >= limit:
+            return f"{what} budget reached ({used:.2f} of {limit:g})"
+    return None
+
+
+def llm_dollars(session: Session, campaign_id: int) -> float:
+    return sum(agent.cost_usd for agent in spend(session, campaign_id).values())
+
+
+def choose_parents(session: Session, campaign: Campaign, config: Config, index: int) -> tuple[object, list, dict]:
+    """Parent and references for the index-th proposal, with the draw recorded (seed, strategy, choice)."""
+    settings = config.campaign
+    draw_seed = f"{settings.seed}:{index}"
+    rng = random.Random(draw_seed)
+    zoo = list(config.references)
+    choice = None
+    if settings.strategy != "zoo-only" and index >= settings.cold_start:
+        sampler = "uniform" if settings.strategy == "random" else settings.sampler
+        choice = sample_parents(session, campaign, sampler, rng, settings.references_per_proposal)
+    if choice is None:
+        parent: object = f"zoo:{zoo[index % len(zoo)]}"
+        others = [f"zoo:{name}" for name in zoo if f"zoo:{name}" != parent]
+        references: list = rng.sample(others, min(settings.references_per_proposal, len(others)))
+        sampler = "cold start" if settings.strategy != "zoo-only" else "zoo-only"
+    else:
+        parent, references = choice.parent, list(choice.references)
+    draw = {"strategy": settings.strategy, "sampler": sampler, "seed": draw_seed, "parent": parent,
+            "references": references}
+    return parent, references, draw
+
+
+def propose(
+    store: Store,
+    campaign_id: int,
+    config: Config,
+    researcher: Researcher,
+    novelty: NoveltyFilter,
+    retrieve: Retriever | None,
+    view: View,
+) -> Flight | None:
+    """One proposal, recorded: ``proposed`` when new, ``rejected`` (with what it repeats) otherwise."""
+    with store.session() as session:
+        campaign = session.get(Campaign, campaign_id)
+        index = proposals_made(session, campaign_id)
+        parent, references, draw = choose_parents(session, campaign, config, index)
+        credit = {key: Credit(mean, count) for key, (mean, count) in edit_credit(session, campaign, SCREEN).items()}
+        context = build_context(
+            session, campaign, parent, references, retrieve=retrieve, credit=credit, seed=config.campaign.seed + index
+        )
+    try:
+        proposal = researcher.propose(context)
+    except Exception as exc:  # noqa: BLE001 - a researcher failure is recorded like any other failure
+        proposal = Proposal(name=f"proposal-{index}", motivation="", code="", parents=(str(parent),))
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return _record(store, campaign_id, proposal, parent, references, draw, researcher.kind, "failed", "researcher",
+                       reason, view)
+    verdict = novelty.judge(proposal)
+    draw["novelty"] = {"novel": verdict.novel, "repeats": verdict.repeats, "reason": verdict.reason,
+                       "structure": verdict.structure_similarity, "motivation": verdict.motivation_similarity}
+    if not verdict.novel:
+        return _record(store, campaign_id, proposal, parent, references, draw, researcher.kind, "rejected", "novelty",
+                       verdict.reason, view)
+    flight = _record(store, campaign_id, proposal, parent, references, draw, researcher.kind, "proposed", None, None,
+                     view)
+    novelty.remember(flight.id, proposal)
+    return flight
+
+
+def _record(
+    store: Store,
+    campaign_id: int,
+    proposal: Proposal,
+    parent: object,
+    references: list,
+    draw: dict,
+    kind: str,
+    status: str,
+    gate: str | None,
+    reason: str | None,
+    view: View,
+) -> Flight | None:
+    with store.session() as session:
+        experiment = add_experiment(
+            session,
+            session.get(Campaign, campaign_id),
+            proposal.name,
+            proposal.code,
+            parents=[parent] if isinstance(parent, int) else [],
+            references=[r for r in references if isinstance(r, int)],
+            spec=proposal.spec,
+            motivation=proposal.motivation,
+            operator=proposal.operator,
+            researcher=kind,
+            status=status,
+            failure_gate=gate,
+            failure_reason=reason,
+            decision=draw,
+        )
+        view(status, id=experiment.id, name=proposal.name, reason=reason)
+        return Flight(experiment.id, status) if status == "proposed" else None
+
+
+def gate(store: Store, engineer: Engineer, flight: Flight, directory: Path, view: View) -> bool:
+    """Gates and repairs in a sandboxed worker; every attempt is kept, the passing version becomes the experiment."""
+    with store.session() as session:
+        row = session.get(Experiment, flight.id)
+        proposal = Proposal(row.name, row.motivation, row.code, operator=row.operator, spec=row.spec)
+    started = time.monotonic()
+    realization = engineer.realize(proposal, directory)
+    with store.session() as session:
+        row = session.get(Experiment, flight.id)
+        record_compute(session, row.campaign_id, row.id, "gates", 0.0, time.monotonic() - started)
+        for round_, attempt in enumerate(realization.attempts):
+            session.add(
+                GateAttempt(
+                    experiment_id=row.id,
+                    round=round_,
+                    operator=attempt.proposal.operator,
+                    code=attempt.proposal.code,
+                    spec=attempt.proposal.spec,
+                    verdicts=[asdict(v) for v in attempt.verdicts],
+                    passed=attempt.passed,
+                )
+            )
+        last = realization.attempts[-1]
+        if realization.candidate is None:
+            verdict = last.verdicts[-1] if last.verdicts else None
+            row.status = "failed"
+            row.failure_gate = verdict.gate if verdict else "gates"
+            row.failure_reason = (verdict.reason if verdict else "no verdict") + (
+                f" (repair stopped: {realization.repair_error})" if realization.repair_error else ""
+            )
+            flight.status = "failed"
+            view("failed", id=row.id, name=row.name, reason=row.failure_reason)
+            return False
+        row.name, row.code, row.spec = last.proposal.name, last.proposal.code, last.proposal.spec
+        row.stage_reached = "gates"
+        flight.path = last.path
+        view("gated", id=row.id, name=row.name, repairs=len(realization.attempts) - 1)
+        return True
+
+
+def reference_results(
+    config: Config, stage: str, executor: Executor, names: list[str] | None = None
+) -> dict[str, StageEvaluation]:
+    """The references' results at a stage (all configured ones unless ``names``), computed once per machine and
+    cached."""
+    chosen = list(config.references) if names is None else names
+    return reference_evaluations(chosen, stage, config.stage(stage), executor, BaselineCache(config.cache_dir))
+
+
+def strongest_rivals(config: Config, screen: dict[str, StageEvaluation]) -> list[str]:
+    """The ``analyst.confirm_rivals`` rivals with the best screen fitness: the ones a confirmed candidate must beat."""
+    tasks = {name: evaluation.tasks for name, evaluation in screen.items()}
+    rivals = [name for name in config.analyst.rivals if name in tasks]
+    ranked = sorted(rivals, key=lambda n: -fitness(config.stage(SCREEN), tasks[n], tasks, config.analyst).value)
+    return ranked[: config.analyst.confirm_rivals]
+
+
+def train(
+    store: Store,
+    config: Config,
+    executor: Executor,
+    flights: list[Flight],
+    stage: str,
+    references: dict[str, StageEvaluation],
+    view: View,
+) -> float:
+    """Train every flight at ``stage`` in one pool of jobs; record results (or the failure) per experiment."""
+    if not flights:
+        return 0.0
+    stage_config = config.stage(stage)
+    watch = WatchPlan.from_references(config.execution.watchdog, references)
+    requests = {str(f.path): range(stage_config.seeds) for f in flights}
+    view("training", stage=stage, ids=[f.id for f in flights])
+    found, wall = evaluate_all(requests, stage_config, executor, watch=watch)
+    for flight in flights:
+        evaluation = found[str(flight.path)]
+        with store.session() as session:
+            row = session.get(Experiment, flight.id)
+            record_compute(session, row.campaign_id, row.id, stage, sum(r.cpu_s for _, r in evaluation.rows),
+                           sum(r.wall_s for _, r in evaluation.rows))
+            if evaluation.failures or not evaluation.rows:
+                failure = evaluation.failures[0] if evaluation.failures else None
+                row.status, row.failure_gate = "failed", "training"
+                row.failure_reason = failure.error if failure else "no training run finished"
+                flight.status = "failed"
+                view("failed", id=row.id, name=row.name, reason=row.failure_reason)
+                continue
+            flight.tasks = evaluation.tasks
+            best = [(label, result) for label, summary in flight.tasks.items() for result in summary.per_seed.values()]
+            add_evaluation_rows(session, row.id, stage, best)
+            row.parameters = next(iter(evaluation.rows))[1].mixer_parameters
+            row.stage_reached = stage
+            if stage == SCREEN:
+                row.status = flight.status = "trained"
+            view("trained", id=row.id, name=row.name, stage=stage)
+    return wall
+
+
+def stored_tasks(session: Session, experiment_id: int, stage: str) -> dict[str, TaskSummary]:
+    """Task summaries rebuilt from an experiment's evaluation rows (for relatives and resumed experiments)."""
+    return summarise(stored_runs(session, experiment_id, stage))
+
+
+def record_compute(session: Session, campaign_id: int, experiment_id: int | None, stage: str, cpu_s: float,
+                   wall_s: float) -> None:
+    session.add(LedgerEntry(campaign_id=campaign_id, experiment_id=experiment_id, stage=stage, cpu_s=cpu_s,
+                            wall_s=wall_s))
+
+
+def _relative(session: Session, key: object, stage: str, config: Config,
+              references: dict[str, StageEvaluation]) -> Relative | None:
+    if isinstance(key, str) and key.startswith("zoo:"):
+        name = key.removeprefix("zoo:")
+        if name not in references:
+            return None
+        tasks = references[name].tasks
+        ref_tasks = {n: e.tasks for n, e in references.items()}
+        return Relative(key, fitness(config.stage(stage), tasks, ref_tasks, config.analyst).value, tasks)
+    row = session.get(Experiment, int(key))
+    return Relative(row.name, row.fitness, stored_tasks(session, row.id, stage)) if row is not None else None
+
+
+def analyse(
+    store: Store,
+    config: Config,
+    analyst: Analyst,
+    flight: Flight,
+    references: dict[str, StageEvaluation],
+    retrieve: Retriever | None,
+    view: View,
+) -> None:
+    """Score a trained experiment against references, parent and siblings; store the analysis; maybe promote."""
+    if flight.status != "trained":
+        return
+    with store.session() as session:
+        row = session.get(Experiment, flight.id)
+        tasks = flight.tasks or stored_tasks(session, row.id, SCREEN)
+        parent_key = row.decision.get("parent")
+        parent = _relative(session, parent_key, SCREEN, config, references) if parent_key is not None else None
+        parent_row = session.get(Experiment, parent_key) if isinstance(parent_key, int) else None
+        zoo_parent = zoo_brief(parent_key.removeprefix("zoo:")) if str(parent_key).startswith("zoo:") else None
+        parent_code = parent_row.code if parent_row else (zoo_parent.code if zoo_parent else "")
+        parent_spec = parent_row.spec if parent_row else (zoo_parent.spec if zoo_parent else None)
+        kin = [session.get(Experiment, i) for i in (siblings(session, row.id) if parent_row else [])]
+        relatives = [Relative(k.name, k.fitness, stored_tasks(session, k.id, SCREEN)) for k in kin
+                     if k.status in ("analysed", "promoted", "discovery")]
+        result = analyst.analyse(
+            stage_name=SCREEN,
+            candidate=tasks,
+            references={name: e.tasks for name, e in references.items()},
+            parent=parent,
+            siblings=relatives,
+            edit=summarise_edit(parent_code, parent_spec, row.code, row.spec, row.operator),
+            retrieve=retrieve,
+            name=row.name,
+        )
+        record_analysis(session, row, SCREEN, result)
+        row.fitness = result.fitness
+        promoted = session.scalars(
+            select(Experiment.id).where(Experiment.campaign_id == row.campaign_id,
+                                        Experiment.status.in_(("promoted", "discovery")))
+        )
+        promote = analyst.should_promote(result, SCREEN, len(list(promoted)))
+        row.status = flight.status = "promoted" if promote else "analysed"
+        view("analysed", id=row.id, name=row.name, fitness=result.fitness, promoted=promote)
+
+
+def confirm(
+    store: Store, config: Config, executor: Executor, analyst: Analyst, flight: Flight, directory: Path, view: View
+) -> float:
+    """A promoted experiment at the confirm stage (more seeds and tasks), then the discovery test against the
+    strongest rivals of the screen stage."""
+    rivals = strongest_rivals(config, reference_results(config, SCREEN, executor))
+    references = reference_results(config, CONFIRM, executor, rivals)
+    with store.session() as session:
+        row = session.get(Experiment, flight.id)
+        proposal = Proposal(row.name, row.motivation, row.code, spec=row.spec)
+    if flight.path is None:
+        flight.path = write_candidate(proposal, directory)
+    wall = train(store, config, executor, [flight], CONFIRM, references, view)
+    if flight.status == "failed":
+        return wall
+    ref_tasks = {name: e.tasks for name, e in references.items()}
+    with store.session() as session:
+        row = session.get(Experiment, flight.id)
+        confirmed = session.scalars(
+            select(Experiment.id).where(Experiment.campaign_id == row.campaign_id,
+                                        Experiment.status.in_(("promoted", "discovery")))
+        )
+        result = analyst.analyse(stage_name=CONFIRM, candidate=flight.tasks, references=ref_tasks, parent=None,
+                                 siblings=[], edit=summarise_edit("", None, row.code, row.spec, row.operator),
+                                 retrieve=None, name=row.name)
+        verdict = discovery(flight.tasks, ref_tasks, config.stage(CONFIRM), len(list(confirmed)), True,
+                            config.analyst)
+        result.significance.update(asdict(verdict))
+        record_analysis(session, row, CONFIRM, result)
+        if verdict.is_discovery:
+            row.status = flight.status = "discovery"
+        view("confirmed", id=row.id, name=row.name, fitness=result.fitness, discovery=verdict.is_discovery,
+             p=verdict.p_corrected)
+    return wall

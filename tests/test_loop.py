@@ -1,0 +1,168 @@
+"""Real campaigns on a tiny preset: every attempt stored, analyses match evaluations, stop, kill -9 and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from asiarch.agents.researcher.offline.researcher import OfflineResearcher
+from asiarch.cognition.retrieval import open_index
+from asiarch.config import Config, StageConfig
+from asiarch.execute.local import LocalExecutor
+from asiarch.loop import run_campaign
+from asiarch.store.db import open_store
+from asiarch.store.queries import analyses_of, evaluations_of, find_campaign
+from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, GateAttempt, LedgerEntry
+from tests.helpers import tiny_run
+
+BUDGET = 6
+
+
+def tiny_config(tmp_path: Path, **campaign: object) -> Config:
+    """Two references, one tiny recall task: a whole campaign in about a minute on 2 cores."""
+    stages = {
+        "screen": StageConfig(seeds=1, reference_seeds=2, tasks={"mqar": tiny_run(steps=20)}),
+        "confirm": StageConfig(seeds=2, reference_seeds=2, tasks={"mqar": tiny_run(steps=20)}),
+    }
+    settings = {"max_experiments": BUDGET, "cold_start": 2, "batch_size": 2, "work_dir": str(tmp_path / "runs"),
+                "poll_s": 0.2, **campaign}
+    return Config(
+        stages=stages,
+        references=["deltanet", "gla"],
+        store=str(tmp_path / "campaign.db"),
+        cache_dir=tmp_path / "cache",
+        campaign=settings,
+        analyst={"rivals": ["deltanet", "gla"], "promote_min_fitness": -100.0, "max_promotions": 1},
+    )
+
+
+def write_config(config: Config, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    return path
+
+
+def run_in_process(config: Config, name: str = "tiny"):
+    store = open_store(config.store)
+    researcher = OfflineResearcher(config.researcher, config.gates, seed=config.campaign.seed)
+    with LocalExecutor(config.execution) as executor:
+        summary = run_campaign(config, store, name, researcher, executor, retrieve=open_index(config).search_many)
+    return store, summary
+
+
+def test_a_short_campaign_stores_every_attempt_and_analyses_match_the_evaluations(tmp_path):
+    config = tiny_config(tmp_path)
+    store, summary = run_in_process(config)
+    assert summary.experiments == BUDGET and summary.stop_reason.startswith("experiment budget reached")
+    with store.session() as session:
+        campaign = find_campaign(session, "tiny")
+        experiments = session.scalars(select(Experiment).where(Experiment.campaign_id == campaign.id)).all()
+        assert len(experiments) == BUDGET
+        assert all(e.status in ("rejected", "failed", "analysed", "promoted", "discovery") for e in experiments)
+        assert all(e.decision["seed"] and "parent" in e.decision for e in experiments)
+        trained = [e for e in experiments if e.status in ("analysed", "promoted", "discovery")]
+        assert trained, [(e.name, e.status, e.failure_reason) for e in experiments]
+        for experiment in trained:
+            screen = [a for a in analyses_of(session, experiment.id) if a.stage == "screen"]
+            assert len(screen) == 1 and screen[0].fitness == experiment.fitness
+            rows = [r for r in evaluations_of(session, experiment.id) if r.stage == "screen"]
+            assert rows and screen[0].deltas["mqar"]["candidate"]["mean"] == pytest.approx(
+                statistics.fmean(r.value for r in rows)
+            )
+            assert session.scalar(select(func.count()).where(GateAttempt.experiment_id == experiment.id)) >= 1
+        promoted = [e for e in experiments if e.status in ("promoted", "discovery")]
+        assert len(promoted) == 1
+        confirm = [a for a in analyses_of(session, promoted[0].id) if a.stage == "confirm"]
+        assert len(confirm) == 1 and "p_corrected" in confirm[0].significance
+        assert session.scalar(select(func.sum(LedgerEntry.cpu_s)).where(LedgerEntry.campaign_id == campaign.id)) > 0
+        assert session.get(Campaign, campaign.id).state == "finished"
+
+
+def _start(config_path: Path, name: str, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "asiarch", "run", "--campaign", name, "--config", str(config_path), "--quiet",
+         *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for(condition, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the campaign"
+        time.sleep(0.5)
+
+
+def _experiments(config: Config, name: str) -> list[Experiment]:
+    store = open_store(config.store)
+    try:
+        with store.session() as session:
+            campaign = find_campaign(session, name)
+            if campaign is None:
+                return []
+            return list(session.scalars(select(Experiment).where(Experiment.campaign_id == campaign.id)))
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_stop_from_another_process_ends_the_run_and_resume_finishes_it(tmp_path):
+    config = tiny_config(tmp_path)
+    path = write_config(config, tmp_path / "tiny.yaml")
+    process = _start(path, "stoppable")
+    _wait_for(lambda: any(e.status == "analysed" for e in _experiments(config, "stoppable")))
+    stop = subprocess.run([sys.executable, "-m", "asiarch", "stop", "stoppable", "--config", str(path)],
+                          capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    assert "stopped by `asiarch stop`" in output
+    stopped_at = len(_experiments(config, "stoppable"))
+    assert stopped_at < BUDGET
+    resumed = _start(path, "stoppable")
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    experiments = _experiments(config, "stoppable")
+    assert len(experiments) == BUDGET
+    assert not [e for e in experiments if e.status in ("proposed", "trained")]
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_middle_then_resume_loses_and_duplicates_nothing(tmp_path):
+    config = tiny_config(tmp_path)
+    path = write_config(config, tmp_path / "tiny.yaml")
+    process = _start(path, "killed")
+    _wait_for(lambda: len(_experiments(config, "killed")) >= 3)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = {e.id: e.status for e in _experiments(config, "killed")}
+    resumed = _start(path, "killed")
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    experiments = _experiments(config, "killed")
+    assert len(experiments) == BUDGET and set(before) <= {e.id for e in experiments}
+    assert not [e for e in experiments if e.status in ("proposed", "trained")]
+    kept = [e for e in experiments if e.status not in ("rejected",)]
+    assert len({e.code_hash for e in kept}) == len(kept)
+    store = open_store(config.store)
+    with store.session() as session:
+        for experiment in experiments:
+            stages = [a.stage for a in session.scalars(select(Analysis).where(Analysis.experiment_id == experiment.id))]
+            assert len(stages) == len(set(stages)), (experiment.name, stages)
+            seeds = session.execute(
+                select(Evaluation.stage, Evaluation.task, Evaluation.seed).where(
+                    Evaluation.experiment_id == experiment.id
+                )
+            ).all()
+            assert len(seeds) == len(set(seeds)), experiment.name
+
