@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -51,7 +52,7 @@ class LiveView:
         self.live.__exit__(*exc_info)
 
     def __call__(self, event: str, **details: object) -> None:
-        name = details.get("name", "")
+        name = escape(str(details.get("name", "")))  # names and reasons come from candidates: never markup
         if event == "batch":
             self.progress.update(self.task, completed=details["done"])
         elif event == "analysed":
@@ -65,7 +66,7 @@ class LiveView:
             verdict = "[bold green]DISCOVERY[/]" if details["discovery"] else "not a discovery"
             self.events.append(f"[magenta]confirmed[/] #{details['id']} {name}: {verdict} (p={details['p']:.3g})")
         elif event in ("rejected", "failed"):
-            self.events.append(f"[yellow]{event}[/] #{details['id']} {name}: {details.get('reason')}")
+            self.events.append(f"[yellow]{event}[/] #{details['id']} {name}: {escape(str(details.get('reason')))}")
         elif event == "training":
             self.events.append(f"training {len(details['ids'])} experiment(s) at {details['stage']}")
         elif event == "paused":

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 import asiarch
 from asiarch.bench.tasks import make_task
 from asiarch.bench.tasks.byte_lm import CORPUS_FILE, CORPUS_SHA256, ByteLM
-from asiarch.store.interchange import InterchangeError
+from asiarch.store.interchange import InterchangeError, write_records
 from asiarch.store.queries import find_campaign, parent_ids
 from asiarch.store.schema import (
     Analysis,
@@ -99,9 +99,9 @@ def export_bundle(session: Session, campaign: Campaign, directory: Path) -> dict
         for record in experiments:
             (directory / record["candidate_file"]).write_text(record["code"], encoding="utf-8")
         ids = [record["id"] for record in experiments]
-        counts = {TABLES[0].file: _write_jsonl(directory / TABLES[0].file, experiments)}
+        counts = {TABLES[0].file: write_records(directory / TABLES[0].file, experiments)}
         for table in TABLES[1:]:
-            counts[table.file] = _write_jsonl(directory / table.file, map(_row, _rows(session, table, campaign, ids)))
+            counts[table.file] = write_records(directory / table.file, map(_row, _rows(session, table, campaign, ids)))
         (directory / DATASETS).write_text(json.dumps(datasets(campaign.config), indent=1), encoding="utf-8")
         (directory / README).write_text(_readme(campaign, counts), encoding="utf-8")
         manifest = _manifest(campaign, counts, directory)
@@ -145,15 +145,6 @@ def _row(item: Base) -> dict[str, Any]:
         value = getattr(item, column.name)
         row[column.name] = value.isoformat() if isinstance(value, datetime) else value
     return row
-
-
-def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    count = 0
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-    return count
 
 
 def datasets(config: dict[str, Any]) -> dict[str, Any]:
