@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from asiarch.agents.researcher.offline.researcher import OfflineResearcher
+from asiarch.cli import app
 from asiarch.cognition.retrieval import open_index
 from asiarch.config import Config, StageConfig
 from asiarch.execute.local import LocalExecutor
@@ -166,3 +168,17 @@ def test_kill_9_in_the_middle_then_resume_loses_and_duplicates_nothing(tmp_path)
             ).all()
             assert len(seeds) == len(set(seeds)), experiment.name
 
+
+
+@pytest.mark.parametrize(
+    "option,words",
+    [
+        (["--strategy", "best"], "config key campaign.strategy"),
+        (["--researcher", "oracle"], "config key researcher.kind"),
+        (["--executor", "slurm"], "--executor must be local or ray"),
+    ],
+)
+def test_bad_run_options_are_one_line_and_write_nothing(tmp_path, option, words):
+    result = CliRunner().invoke(app, ["run", "--db", str(tmp_path / "x.db"), *option])
+    assert result.exit_code == 2 and words in result.output
+    assert not (tmp_path / "x.db").exists()

@@ -16,7 +16,7 @@ from asiarch.agents.researcher.llm import LLMResearcher
 from asiarch.agents.researcher.offline.researcher import OfflineResearcher
 from asiarch.cli import ConfigOption, SetOption, _config, app, console, fail
 from asiarch.cognition.retrieval import open_index
-from asiarch.config import Config, ConfigError
+from asiarch.config import Config
 from asiarch.execute.evaluate import ReferenceJobError
 from asiarch.execute.local import LocalExecutor
 from asiarch.llm.replay import client_for
@@ -87,18 +87,6 @@ def build_researcher(cfg: Config, store: Store, campaign_id: int) -> Researcher:
     return OfflineResearcher(cfg.researcher, cfg.gates, seed=cfg.campaign.seed)
 
 
-def _apply_options(cfg: Config, **options: object) -> Config:
-    tree = cfg.model_dump(mode="json")
-    for key, value in options.items():
-        if value is not None:
-            section, field = key.split(".")
-            tree[section][field] = value
-    try:
-        return Config.model_validate(tree)
-    except ValueError as exc:
-        raise ConfigError(str(exc).splitlines()[0]) from exc
-
-
 @app.command()
 def run(
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign name: new, or one to resume.")] = "default",
@@ -125,14 +113,10 @@ def run(
         fail(f"--executor must be local or ray, got {executor!r}")
     if executor == "ray":
         fail("the Ray executor is not available in this release; use --executor local")
-    try:
-        cfg = _apply_options(
-            _config(config, overrides),
-            **{"campaign.max_experiments": max_experiments, "campaign.max_hours": max_hours,
-               "researcher.kind": researcher, "campaign.strategy": strategy},
-        )  # fmt: skip
-    except ConfigError as exc:
-        fail(f"{exc}; see `asiarch run --help`")
+    options = {"campaign.max_experiments": max_experiments, "campaign.max_hours": max_hours,
+               "researcher.kind": researcher, "campaign.strategy": strategy}  # fmt: skip
+    extra = [f"{key}={value}" for key, value in options.items() if value is not None]
+    cfg = _config(config, [*(overrides or []), *extra])
     try:
         store = open_store(db or cfg.store)
     except StoreError as exc:
