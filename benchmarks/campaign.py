@@ -40,7 +40,7 @@ def main() -> None:
          f"store={args.store}"],
     )  # fmt: skip
     store = open_store(config.store)
-    researcher = OfflineResearcher(config.researcher, config.gates, seed=config.campaign.seed)
+    researcher = OfflineResearcher.from_config(config)
     with LocalExecutor(config.execution) as executor:
         summary = run_campaign(config, store, args.name, researcher, executor, retrieve=open_index(config).search_many)
 

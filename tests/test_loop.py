@@ -54,7 +54,7 @@ def write_config(config: Config, path: Path) -> Path:
 
 def run_in_process(config: Config, name: str = "tiny"):
     store = open_store(config.store)
-    researcher = OfflineResearcher(config.researcher, config.gates, seed=config.campaign.seed)
+    researcher = OfflineResearcher.from_config(config)
     with LocalExecutor(config.execution) as executor:
         summary = run_campaign(config, store, name, researcher, executor, retrieve=open_index(config).search_many)
     return store, summary
@@ -176,6 +176,7 @@ def test_kill_9_in_the_middle_then_resume_loses_and_duplicates_nothing(tmp_path)
         (["--strategy", "best"], "config key campaign.strategy"),
         (["--researcher", "oracle"], "config key researcher.kind"),
         (["--executor", "slurm"], "--executor must be local or ray"),
+        (["--set", "researcher.windows=[64]"], "researcher.windows=[64] reaches past 8 tokens"),
     ],
 )
 def test_bad_run_options_are_one_line_and_write_nothing(tmp_path, option, words):

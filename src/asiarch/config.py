@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -292,6 +292,22 @@ class ResearcherConfig(_Strict):
     compound_tries: int = Field(
         20, gt=0, description="Neighbours tried as stepping stones once every single edit of a parent was proposed."
     )
+    windows: list[int] = Field(
+        default_factory=lambda: [4, 8],
+        min_length=1,
+        description="Attention windows a sliding-window path may take. A window covering the evaluated sequence "
+        "is full softmax attention scored as a linear design, so they are capped by max_window_share.",
+    )
+    max_window_share: float = Field(
+        0.125, gt=0, le=1, description="Largest window as a share of the shortest sequence any stage evaluates."
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_are_windows(cls, value: list[int]) -> list[int]:
+        if any(w < 2 for w in value):
+            raise ValueError(f"researcher.windows must be at least 2 tokens each, got {value}")
+        return sorted(set(value))
 
 
 class CognitionConfig(_Strict):

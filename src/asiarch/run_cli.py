@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asiarch.agents.researcher.llm import LLMResearcher
-from asiarch.agents.researcher.offline.researcher import OfflineResearcher
+from asiarch.agents.researcher.offline.researcher import OfflineResearcher, check_windows
 from asiarch.cli import ConfigOption, SetOption, _config, app, console, fail
 from asiarch.cognition.retrieval import open_index
 from asiarch.config import Config
@@ -84,7 +84,7 @@ def build_researcher(cfg: Config, store: Store, campaign_id: int) -> Researcher:
     """The configured researcher: offline by default, the LLM one with every call recorded for this campaign."""
     if cfg.researcher.kind == "llm":
         return LLMResearcher(cfg, client_for(cfg.llm, store, campaign_id))
-    return OfflineResearcher(cfg.researcher, cfg.gates, seed=cfg.campaign.seed)
+    return OfflineResearcher.from_config(cfg)
 
 
 @app.command()
@@ -117,6 +117,10 @@ def run(
                "researcher.kind": researcher, "campaign.strategy": strategy}  # fmt: skip
     extra = [f"{key}={value}" for key, value in options.items() if value is not None]
     cfg = _config(config, [*(overrides or []), *extra])
+    try:
+        check_windows(cfg)
+    except ValueError as exc:
+        fail(str(exc))
     try:
         store = open_store(db or cfg.store)
     except StoreError as exc:

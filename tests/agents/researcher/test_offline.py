@@ -21,7 +21,7 @@ from asiarch.agents.researcher.offline.grammar import (
     parse_spec,
     spec_tree,
 )
-from asiarch.agents.researcher.offline.researcher import OfflineResearcher, spec_hash
+from asiarch.agents.researcher.offline.researcher import OfflineResearcher, check_windows, spec_hash
 from asiarch.agents.researcher.offline.zoo_specs import ZOO_SPECS
 from asiarch.arch.loader import load_candidate
 from asiarch.arch.source_gates import run_source_gates
@@ -113,6 +113,23 @@ def test_the_grammar_reaches_every_motif_family():
         "skip:value",
     }
     assert expected <= set(seen), expected - set(seen)
+
+
+def test_windows_stay_local_even_when_the_parent_is_softmax():
+    agent = researcher()
+    windows = []
+    for seed in range(40):
+        proposal = agent.propose(ResearchContext(parent=zoo_brief("softmax"), seed=seed))
+        windows += [p.window for p in parse_spec(proposal.spec).paths if isinstance(p, WindowPath)]
+    assert windows, "softmax's global path should become a sliding window"
+    assert max(windows) <= max(CONFIG.researcher.windows) <= CONFIG.researcher.max_window_share * 64
+
+
+def test_a_window_covering_the_task_is_refused_naming_the_key():
+    config = load_config(None, ["researcher.windows=[4, 64]"])
+    with pytest.raises(ValueError, match=r"researcher.windows=\[4, 64\] reaches past 8 tokens"):
+        check_windows(config)
+    check_windows(Config())
 
 
 def test_specs_that_generate_the_same_layer_are_one_design():

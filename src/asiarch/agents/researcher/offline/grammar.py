@@ -33,7 +33,6 @@ FEATURE_MAPS: tuple[str, ...] = FeatureMap.__args__
 RULES: tuple[str, ...] = Rule.__args__
 SHORT_CONV_SIZES = (0, 2, 3, 4, 6)
 FIR_KERNELS = (3, 5, 9, 17)
-WINDOWS = (8, 16, 32, 64)
 FLOORS = (0.0, 0.05, 0.1)
 MULTI_STEPS = (2, 3)
 MAX_PATHS = 3

@@ -20,7 +20,6 @@ from asiarch.agents.researcher.offline.grammar import (
     MULTI_STEPS,
     RULES,
     SHORT_CONV_SIZES,
-    WINDOWS,
     FirPath,
     Fusion,
     GlobalPath,
@@ -123,9 +122,9 @@ def _hybrids(spec: Spec) -> list[Edit]:
     return edits
 
 
-def _new_paths(rng: random.Random) -> list[tuple[object, str, tuple[str, ...], str]]:
+def _new_paths(rng: random.Random, windows: tuple[int, ...]) -> list[tuple[object, str, tuple[str, ...], str]]:
     kernels = tuple(sorted(rng.sample(FIR_KERNELS, rng.choice((1, 2)))))
-    window = rng.choice(WINDOWS)
+    window = rng.choice(windows)
     rule = rng.choice(RULES)
     feature = rng.choice([f for f in FEATURE_MAPS if not (f == "taylor" and rule == "multi_step_delta")])
     return [
@@ -150,11 +149,11 @@ def _new_paths(rng: random.Random) -> list[tuple[object, str, tuple[str, ...], s
     ]
 
 
-def _path_additions(spec: Spec, rng: random.Random) -> list[Edit]:
+def _path_additions(spec: Spec, rng: random.Random, windows: tuple[int, ...]) -> list[Edit]:
     if len(spec.paths) >= MAX_PATHS:
         return []
     edits = []
-    for path, key, motifs, text in _new_paths(rng):
+    for path, key, motifs, text in _new_paths(rng, windows):
         fusion = spec.fusion if len(spec.paths) > 1 else Fusion(kind=rng.choice(("router", "sigmoid_gates", "sum")))
         new = spec.model_copy(update={"paths": spec.paths + (path,), "fusion": fusion})
         fused = f"fused by {fusion.kind.replace('_', ' ')}"
@@ -224,11 +223,11 @@ def _toggles(spec: Spec) -> list[Edit]:
     return edits
 
 
-def _tunings(spec: Spec) -> list[Edit]:
+def _tunings(spec: Spec, windows: tuple[int, ...]) -> list[Edit]:
     edits = []
     for index, path in enumerate(spec.paths):
         if isinstance(path, WindowPath):
-            for window in WINDOWS:
+            for window in windows:
                 if window != path.window:
                     edits.append(
                         Edit(_with_path(spec, index, WindowPath(window=window)), "tune:local:sliding_window",
@@ -253,23 +252,30 @@ def _tunings(spec: Spec) -> list[Edit]:
     return edits
 
 
-def mutations(spec: Spec, rng: random.Random) -> list[Edit]:
-    """Every single-motif edit of ``spec`` (global paths never appear: they are quadratic)."""
+def mutations(spec: Spec, rng: random.Random, windows: tuple[int, ...]) -> list[Edit]:
+    """Every single-motif edit of ``spec`` (global paths never appear: they are quadratic).
+
+    ``windows`` are the attention windows a new or retuned sliding-window path may take.
+    """
     return (
         _rule_swaps(spec)
         + _feature_swaps(spec)
         + _hybrids(spec)
-        + _path_additions(spec, rng)
+        + _path_additions(spec, rng, windows)
         + _path_removals(spec)
         + _fusion_edits(spec)
         + _toggles(spec)
-        + _tunings(spec)
+        + _tunings(spec, windows)
     )
 
 
-def without_global(spec: Spec) -> Spec:
-    """Softmax's global path replaced by a sliding window, so a quadratic parent yields sub-quadratic children."""
-    paths = tuple(WindowPath(window=max(WINDOWS)) if isinstance(p, GlobalPath) else p for p in spec.paths)
+def without_global(spec: Spec, window: int) -> Spec:
+    """Softmax's global path replaced by a sliding window, so a quadratic parent yields sub-quadratic children.
+
+    The window must stay short next to the evaluated sequences: one that covers them is the global
+    path again, scored as a linear design.
+    """
+    paths = tuple(WindowPath(window=window) if isinstance(p, GlobalPath) else p for p in spec.paths)
     return spec.model_copy(update={"paths": paths})
 
 

@@ -36,7 +36,8 @@ from asiarch.agents.researcher.offline.operators import (
     without_global,
 )
 from asiarch.agents.researcher.offline.zoo_specs import ZOO_SPECS
-from asiarch.config import GatesConfig, ResearcherConfig
+from asiarch.bench.tasks import make_task
+from asiarch.config import Config, GatesConfig, ResearcherConfig
 from asiarch.protocols import CognitionHit, ExperimentBrief, Proposal, ResearchContext
 
 _RULE_TOKENS = {
@@ -63,16 +64,23 @@ class OfflineResearcher:
     def __init__(self, config: ResearcherConfig, gates: GatesConfig, seed: int = 0) -> None:
         self.config = config
         self.gates = gates
+        self.windows = tuple(config.windows)
         self.rng = random.Random(seed)
         self.seen: set[str] = {spec_hash(spec) for spec in ZOO_SPECS.values()}  # a reference is never new
         reference = parameter_count(ZOO_SPECS["deltanet"], gates.d_model, gates.num_heads)
         slack = gates.parameter_tolerance * config.budget_margin * reference
         self.budget = (reference - slack, reference + slack)
 
+    @classmethod
+    def from_config(cls, config: Config) -> OfflineResearcher:
+        """The campaign's researcher, once its windows are checked against the evaluated sequences."""
+        check_windows(config)
+        return cls(config.researcher, config.gates, seed=config.campaign.seed)
+
     def propose(self, context: ResearchContext) -> Proposal:
         """One admissible edit of the parent, chosen with credit and cognition as weights."""
         rng = random.Random(f"{context.seed}:{self.rng.random()}")
-        parent = without_global(self._spec_of(context.parent))
+        parent = without_global(self._spec_of(context.parent), max(self.windows))
         self.seen.add(spec_hash(parent))
         operator, options = self._options(parent, context, rng)
         edit, weight_note = self._choose(options, context, rng)
@@ -140,8 +148,10 @@ class OfflineResearcher:
         weights = dict(self.config.operator_weights)
         partners = [r for r in context.references if r.spec is not None or r.name.removeprefix("zoo:") in ZOO_SPECS]
         generators = {
-            "mutate": lambda: mutations(parent, rng),
-            "crossover": lambda: crossovers(parent, without_global(self._spec_of(partners[0])), rng) if partners else [],
+            "mutate": lambda: mutations(parent, rng, self.windows),
+            "crossover": lambda: (
+                crossovers(parent, without_global(self._spec_of(partners[0]), max(self.windows)), rng) if partners else []
+            ),
             "simplify": lambda: simplifications(parent),
         }
         while weights:
@@ -151,12 +161,12 @@ class OfflineResearcher:
                 return operator, options
             del weights[operator]
         # The parent's one-edit neighbourhood is used up: step through a random neighbour and edit again.
-        stepping_stones = mutations(parent, rng)
+        stepping_stones = mutations(parent, rng, self.windows)
         rng.shuffle(stepping_stones)
         for first in stepping_stones[: self.config.compound_tries]:
             options = [
                 Edit(e.spec, e.key, e.motifs, f"{first.description}, then {e.description}")
-                for e in mutations(first.spec, rng)
+                for e in mutations(first.spec, rng, self.windows)
                 if self._admissible(e.spec)
             ]
             if options:
@@ -222,6 +232,20 @@ def _cost(spec: Spec) -> tuple[int, int]:
     )
     heavy += sum(2 for p in spec.paths if isinstance(p, (WindowPath, FirPath)))
     return heavy, parameter_count(spec, 64, 2)
+
+
+def check_windows(config: Config) -> None:
+    """Refuse windows so wide that local attention sees the whole task (it would score as free recall)."""
+    shortest = min(
+        make_task(run.task, run.params).seq_len for stage in config.stages.values() for run in stage.tasks.values()
+    )
+    limit = config.researcher.max_window_share * shortest
+    if max(config.researcher.windows) > limit:
+        raise ValueError(
+            f"researcher.windows={config.researcher.windows} reaches past {limit:g} tokens "
+            f"(max_window_share={config.researcher.max_window_share} of the shortest evaluated sequence, "
+            f"{shortest}): such a window is full attention on these tasks; use smaller windows"
+        )
 
 
 @functools.lru_cache(maxsize=SPEC_HASH_CACHE)
