@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from asiarch.agents.analyst import (
     Analyst,
+    Judge,
     Relative,
     discovery,
     fitness,
@@ -30,6 +31,7 @@ from asiarch.agents.analyst import (
     update_insights,
 )
 from asiarch.agents.engineer import Engineer, write_candidate
+from asiarch.agents.novelty import Judge as RepeatJudge
 from asiarch.agents.novelty import NoveltyFilter
 from asiarch.agents.researcher.context import Retriever, build_context, zoo_brief
 from asiarch.bench.baselines import BaselineCache
@@ -88,12 +90,17 @@ def run_campaign(
     *,
     retrieve: Retriever | None = None,
     view: View = _silent,
+    fitness_judge: Judge | None = None,
+    repeat_judge: RepeatJudge | None = None,
 ) -> CampaignSummary:
-    """Run (or resume) the campaign called ``name`` until its budget is used or someone stops it."""
+    """Run (or resume) the campaign called ``name`` until its budget is used or someone stops it.
+
+    The optional judges are LLM opinions: one adds a qualitative term to fitness (``analyst.judge_weight``),
+    the other decides the novelty filter's borderline pairs."""
     campaign_id = open_campaign(store, name, config)
     engineer = Engineer(config, executor, repairer=researcher)
-    analyst = Analyst(config)
-    novelty = NoveltyFilter(config.novelty)
+    analyst = Analyst(config, judge=fitness_judge)
+    novelty = NoveltyFilter(config.novelty, judge=repeat_judge)
     with store.session() as session:
         novelty.load_history(session, session.get(Campaign, campaign_id))
     references = reference_results(config, SCREEN, executor)
@@ -490,6 +497,7 @@ def analyse(
             edit=summarise_edit(parent_code, parent_spec, row.code, row.spec, row.operator),
             retrieve=retrieve,
             name=row.name,
+            code=row.code,
         )
         record_analysis(session, row, SCREEN, result)
         row.fitness = result.fitness
@@ -526,7 +534,7 @@ def confirm(
         )
         result = analyst.analyse(stage_name=CONFIRM, candidate=flight.tasks, references=ref_tasks, parent=None,
                                  siblings=[], edit=summarise_edit("", None, row.code, row.spec, row.operator),
-                                 retrieve=None, name=row.name)
+                                 retrieve=None, name=row.name, code=row.code)
         verdict = discovery(flight.tasks, ref_tasks, config.stage(CONFIRM), len(list(confirmed)), True,
                             config.analyst)
         result.significance.update(asdict(verdict))

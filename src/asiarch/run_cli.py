@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 import typer
@@ -12,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from asiarch.agents.researcher.llm import LLMResearcher
+from asiarch.agents.researcher.llm import LLMAssessor, LLMJudge, LLMResearcher
 from asiarch.agents.researcher.offline.researcher import OfflineResearcher, check_windows
 from asiarch.cli import ConfigOption, SetOption, _config, app, console, fail
 from asiarch.cognition.retrieval import open_index
@@ -87,6 +88,17 @@ def build_researcher(cfg: Config, store: Store, campaign_id: int) -> Researcher:
     return OfflineResearcher.from_config(cfg)
 
 
+def build_judges(cfg: Config, store: Store, campaign_id: int) -> dict[str, Callable]:
+    """The LLM judges the config switches on (``analyst.judge_weight`` > 0, ``novelty.llm_judge``), as
+    ``run_campaign`` keywords; none by default, so an offline campaign makes no call."""
+    judges: dict[str, Callable] = {}
+    if cfg.analyst.judge_weight > 0:
+        judges["fitness_judge"] = LLMAssessor(client_for(cfg.llm, store, campaign_id))
+    if cfg.novelty.llm_judge:
+        judges["repeat_judge"] = LLMJudge(client_for(cfg.llm, store, campaign_id))
+    return judges
+
+
 @app.command()
 def run(
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign name: new, or one to resume.")] = "default",
@@ -127,14 +139,17 @@ def run(
         fail(str(exc))
     campaign_id = open_campaign(store, campaign, cfg)
     agent = build_researcher(cfg, store, campaign_id)
+    judges = build_judges(cfg, store, campaign_id)
     index = open_index(cfg)
     pool = LocalExecutor(cfg.execution)
     try:
         if quiet:
-            summary = run_campaign(cfg, store, campaign, agent, pool, retrieve=index.search_many, view=_quiet_view)
+            summary = run_campaign(
+                cfg, store, campaign, agent, pool, retrieve=index.search_many, view=_quiet_view, **judges
+            )
         else:
             with LiveView(campaign, cfg.campaign.max_experiments) as view:
-                summary = run_campaign(cfg, store, campaign, agent, pool, retrieve=index.search_many, view=view)
+                summary = run_campaign(cfg, store, campaign, agent, pool, retrieve=index.search_many, view=view, **judges)
     except ReferenceJobError as exc:
         fail(f"{exc}; the harness itself is broken here, please report it")
     finally:

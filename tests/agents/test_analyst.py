@@ -143,8 +143,8 @@ def test_promotion_needs_the_fitness_bar_and_budget_left():
 def test_a_diverged_run_is_a_stability_weakness_and_the_judge_term_is_off_unless_weighted():
     calls = []
 
-    def judge(text: str) -> float:
-        calls.append(text)
+    def judge(code: str, text: str) -> float:
+        calls.append((code, text))
         return 3.0  # out of range: clipped to 1
 
     args = dict(
@@ -160,8 +160,29 @@ def test_a_diverged_run_is_a_stability_weakness_and_the_judge_term_is_off_unless
     assert calls == [] and "judge" not in off.fields
     assert off.weaknesses == ("byte_lm", "stability") and off.fitness == pytest.approx(-5.0)
     assert off.deltas["lm"]["candidate"]["values"] == [None]  # JSON-safe: no inf in the record
-    on = Analyst(_config(judge_weight=0.5), judge=judge).analyse(**args)
+    on = Analyst(_config(judge_weight=0.5), judge=judge).analyse(**args, code="class Mixer: ...")
     assert on.fitness == pytest.approx(off.fitness + 0.5) and on.fields["judge"] == {"score": 1.0, "weight": 0.5}
+    assert calls[0][0] == "class Mixer: ..." and "Weak on lm" in calls[0][1]
+
+
+def test_a_failing_judge_leaves_the_measured_fitness_and_says_why():
+    def judge(code: str, text: str) -> float:
+        raise RuntimeError("the assessor's answer was unusable twice\nsecond line")
+
+    args = dict(
+        stage_name="screen",
+        candidate=results([0.96], [2.0]),
+        references=REFERENCES,
+        parent=None,
+        siblings=[],
+        edit=summarise_edit("", None, "", None, "seed"),
+        retrieve=None,
+    )
+    measured = Analyst(_config()).analyse(**args)
+    judged = Analyst(_config(judge_weight=0.5), judge=judge).analyse(**args)
+    assert judged.fitness == measured.fitness
+    assert judged.fields["judge"] == {"error": "RuntimeError: the assessor's answer was unusable twice", "weight": 0.5}
+    assert "gave no score (RuntimeError: the assessor's answer was unusable twice)" in judged.text
 
 
 def test_a_misspelt_rival_is_a_configuration_error_but_an_unevaluated_one_is_not():

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from asiarch.config import LLMAgentConfig, LLMConfig
+from asiarch.config import LLM_AGENTS, LLMAgentConfig, LLMConfig
 
 OPENAI_PATH = "/v1/chat/completions"
 ANTHROPIC_PATH = "/v1/messages"
@@ -158,4 +158,4 @@ def endpoint_config(url: str, provider: str = "openai", **overrides: object) -> 
         **overrides,
     }
     agent = LLMAgentConfig(**settings)
-    return LLMConfig(planner=agent, debugger=agent, judge=agent, extractor=agent)
+    return LLMConfig(**{name: agent for name in LLM_AGENTS})

@@ -52,8 +52,9 @@ NEXT_STAGE = {"screen": "confirm", "confirm": "scale"}
 GPU executor) is recorded as pending instead."""
 CITED_PER_WEAKNESS = 2
 
-Judge = Callable[[str], float]
-"""An optional qualitative judge: given the analysis text, a score in [-1, 1] (clipped)."""
+Judge = Callable[[str, str], float]
+"""An optional qualitative judge: given the candidate's code and the analysis text, a score in [-1, 1]
+(clipped); ``asiarch.agents.researcher.llm.LLMAssessor`` is the LLM one."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Analyst:
         edit: EditSummary,
         retrieve: Retriever | None,
         name: str = "the candidate",
+        code: str = "",
     ) -> AnalysisResult:
         """Fitness, comparisons, edit, weaknesses with cognition, and a readable account, at one stage."""
         stage = self.config.stage(stage_name)
@@ -172,10 +174,16 @@ class Analyst:
             "next_stage": next_stage,
         }
         if self.rules.judge_weight > 0 and self.judge is not None:
-            score = max(-1.0, min(1.0, float(self.judge(text))))
-            fields["judge"] = {"score": score, "weight": self.rules.judge_weight}
-            value += self.rules.judge_weight * score
-            text += f" A qualitative judge scored it {score:+.2f} (weight {self.rules.judge_weight:g})."
+            try:
+                score = max(-1.0, min(1.0, float(self.judge(code, text))))
+            except Exception as exc:  # noqa: BLE001 - a judge's failure must not lose the measured analysis
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                fields["judge"] = {"error": reason, "weight": self.rules.judge_weight}
+                text += f" The qualitative judge gave no score ({reason}); fitness is the measured part alone."
+            else:
+                fields["judge"] = {"score": score, "weight": self.rules.judge_weight}
+                value += self.rules.judge_weight * score
+                text += f" A qualitative judge scored it {score:+.2f} (weight {self.rules.judge_weight:g})."
         return AnalysisResult(value, report, deltas, significance, fields, text, weaknesses)
 
     def _deltas(

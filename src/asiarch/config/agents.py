@@ -75,7 +75,7 @@ class CognitionConfig(Strict):
         return self
 
 
-LLM_AGENTS = ("planner", "debugger", "judge", "extractor")
+LLM_AGENTS = ("planner", "debugger", "judge", "assessor", "extractor")
 
 
 class LLMAgentConfig(Strict):
@@ -122,7 +122,7 @@ class LLMAgentConfig(Strict):
 
 
 class LLMConfig(Strict):
-    """The LLM agents (LLM researcher, optional novelty judge, `asiarch cognition add`) and record/replay."""
+    """The LLM agents (LLM researcher, optional novelty and fitness judges, `asiarch cognition add`), record/replay."""
 
     planner: LLMAgentConfig = Field(
         default_factory=LLMAgentConfig, description="Proposes new layers from the research context."
@@ -134,6 +134,10 @@ class LLMConfig(Strict):
     judge: LLMAgentConfig = Field(
         default_factory=lambda: LLMAgentConfig(temperature=0.0, max_tokens=256),
         description="Optional novelty judge: is a proposal a repeat of an earlier one?",
+    )
+    assessor: LLMAgentConfig = Field(
+        default_factory=lambda: LLMAgentConfig(temperature=0.0, max_tokens=256),
+        description="Optional qualitative judge of a trained candidate, added to fitness when analyst.judge_weight > 0.",
     )
     extractor: LLMAgentConfig = Field(
         default_factory=lambda: LLMAgentConfig(temperature=0.0, max_tokens=2048),
@@ -178,6 +182,9 @@ class NoveltyConfig(Strict):
     )
     borderline_motivation: float = Field(
         0.85, ge=-1, le=1, description="A motivation this similar (but not a repeat) is borderline, as above."
+    )
+    llm_judge: bool = Field(
+        False, description="Let the llm.judge agent decide borderline pairs in a campaign (off: they pass)."
     )
 
 
@@ -229,7 +236,10 @@ class AnalystConfig(Strict):
         10.0, gt=0, description="Standardised score of a missing or non-finite task, and the lowest any task can get."
     )
     judge_weight: float = Field(
-        0.0, ge=0, description="Weight of an optional qualitative judge's score in [-1, 1] added to fitness; 0 = off."
+        0.0,
+        ge=0,
+        description="Weight of the llm.assessor agent's qualitative score in [-1, 1] added to fitness; 0 = off "
+        "(no call is made).",
     )
     weakness_z: float = Field(
         -1.0, description="A task whose standardised score is below this is a weakness (cognition is retrieved for it)."

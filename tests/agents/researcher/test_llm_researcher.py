@@ -6,7 +6,14 @@ import os
 import pytest
 from sqlalchemy import select
 
-from asiarch.agents.researcher.llm import LLMJudge, LLMResearcher, LLMResearchError, extract_entry, render_prompt
+from asiarch.agents.researcher.llm import (
+    LLMAssessor,
+    LLMJudge,
+    LLMResearcher,
+    LLMResearchError,
+    extract_entry,
+    render_prompt,
+)
 from asiarch.config import Config
 from asiarch.llm.client import EndpointClient
 from asiarch.llm.replay import RecordingClient, ReplayClient
@@ -197,6 +204,18 @@ def test_judge_answers_yes_or_no(store, campaign_id):
         assert judge(proposal, earlier) is False
     prompt = s.requests[0]["messages"][0]["content"]
     assert earlier in prompt and "Name: delta_swap" in prompt
+
+
+def test_assessor_scores_from_code_and_analysis_and_corrects_a_bad_score_once(store, campaign_id):
+    analysis = "delta_swap at screen: fitness +0.40; mqar +0.8σ over gated_deltanet."
+    answers = [chat_reply("SCORE: 4\nREASON: excellent"), chat_reply("SCORE: 0.5\nREASON: overwrites stale keys")]
+    with ScriptedServer(answers) as server:
+        assessor = LLMAssessor(RecordingClient(EndpointClient(endpoint_config(server.url)), store, campaign_id))
+        assert assessor(DELTA_CODE, analysis) == 0.5
+    prompt = server.requests[0]["messages"][0]["content"]
+    assert DELTA_CODE.rstrip() in prompt and analysis in prompt
+    assert "SCORE: <number from -1 to 1>', got '4'" in server.requests[1]["messages"][-1]["content"]
+    assert [call.agent for call in calls(store)] == ["assessor", "assessor"]
 
 
 ENTRY_YAML = """```yaml

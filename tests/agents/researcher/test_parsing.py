@@ -1,8 +1,16 @@
 """Strict parsing of model answers: whole files, SEARCH/REPLACE edits, labels, and one-line errors."""
 
+import re
+
 import pytest
 
-from asiarch.agents.researcher.parsing import FormatError, apply_edits, parse_answer, parse_judgement
+from asiarch.agents.researcher.parsing import (
+    FormatError,
+    apply_edits,
+    parse_answer,
+    parse_assessment,
+    parse_judgement,
+)
 
 PARENT = """import torch
 from torch import nn
@@ -128,3 +136,17 @@ def test_judgement():
     assert not parse_judgement("**REPEAT:** No\nREASON: adds a conv path").repeat
     with pytest.raises(FormatError, match="REPEAT: yes"):
         parse_judgement("maybe")
+
+
+def test_assessment_is_a_score_in_range_with_a_reason():
+    assessment = parse_assessment("**SCORE:** -0.5\nREASON: the window covers the whole test sequence.")
+    assert assessment.score == -0.5 and assessment.reason == "the window covers the whole test sequence."
+    for answer, words in [
+        ("SCORE: 7\nREASON: great", "number from -1 to 1>', got '7'"),
+        ("SCORE: high\nREASON: great", "got 'high'"),
+        ("SCORE: nan\nREASON: great", "got 'nan'"),
+        ("REASON: great", "got None"),
+        ("SCORE: 0.2", "no 'REASON:' line"),
+    ]:
+        with pytest.raises(FormatError, match=re.escape(words)):
+            parse_assessment(answer)

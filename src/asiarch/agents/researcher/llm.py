@@ -21,7 +21,13 @@ from typing import TypeVar
 
 import asiarch.ops
 from asiarch.agents.novelty import describe
-from asiarch.agents.researcher.parsing import FormatError, parse_answer, parse_entry, parse_judgement
+from asiarch.agents.researcher.parsing import (
+    FormatError,
+    parse_answer,
+    parse_assessment,
+    parse_entry,
+    parse_judgement,
+)
 from asiarch.arch.contract import ALLOWED_IMPORT_ROOTS
 from asiarch.arch.cost_gates import parameter_count, reference_layer
 from asiarch.cognition.entries import BENCH_TASKS, PSEUDO_TASKS, Entry
@@ -32,7 +38,7 @@ from asiarch.ops import dispatch
 from asiarch.protocols import CognitionHit, Credit, ExperimentBrief, Proposal, ResearchContext
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-PLANNER, DEBUGGER, JUDGE, EXTRACTOR = "planner", "debugger", "judge", "extractor"
+PLANNER, DEBUGGER, JUDGE, ASSESSOR, EXTRACTOR = "planner", "debugger", "judge", "assessor", "extractor"
 MAX_LISTED = 8
 """At most this many references, failures, hits, insights or credit lines go into a prompt."""
 MAX_PROSE_CHARS = 600
@@ -47,6 +53,7 @@ PLANNER_EXPECTED = (
 )
 DEBUGGER_EXPECTED = "the whole corrected file in one ```python block, or SEARCH/REPLACE edits of the failing code"
 JUDGE_EXPECTED = "two lines, 'REPEAT: yes' or 'REPEAT: no', then 'REASON: <one sentence>'"
+ASSESSOR_EXPECTED = "two lines, 'SCORE: <number from -1 to 1>', then 'REASON: <one sentence>'"
 ENTRY_EXPECTED = "the entry as YAML in one ```yaml block, with every field described above"
 
 T = TypeVar("T")
@@ -206,6 +213,18 @@ class LLMJudge:
     def __call__(self, proposal: Proposal, earlier: str) -> bool:
         prompt = render_prompt("judge", candidate=describe(proposal), earlier=earlier)
         return ask(self.client, JUDGE, prompt, parse_judgement, JUDGE_EXPECTED).repeat
+
+
+class LLMAssessor:
+    """The Analyst's optional qualitative judge (``asiarch.agents.analyst.Judge``): a score in [-1, 1] for a
+    trained candidate, from its code and the measured analysis. Asked only when ``analyst.judge_weight`` > 0."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+
+    def __call__(self, code: str, analysis: str) -> float:
+        prompt = render_prompt("assess", code=code.rstrip() or NONE, analysis=analysis.strip() or NONE)
+        return ask(self.client, ASSESSOR, prompt, parse_assessment, ASSESSOR_EXPECTED).score
 
 
 def extract_entry(client: ChatClient, paper: str) -> Entry:

@@ -23,6 +23,7 @@ line goes back to the model once, so it must be specific enough to act on.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 
@@ -226,6 +227,12 @@ class Judgement:
     reason: str
 
 
+@dataclass(frozen=True)
+class Assessment:
+    score: float
+    reason: str
+
+
 def parse_judgement(text: str) -> Judgement:
     """The novelty judge's answer: 'REPEAT: yes|no' and 'REASON: <one sentence>'."""
     verdict, reason = _label(text, "REPEAT"), _label(text, "REASON")
@@ -234,6 +241,20 @@ def parse_judgement(text: str) -> Judgement:
     if reason is None:
         raise FormatError("no 'REASON:' line; expected 'REASON: <one sentence>' after the REPEAT line")
     return Judgement(verdict.lower() == "yes", reason)
+
+
+def parse_assessment(text: str) -> Assessment:
+    """The fitness judge's answer: 'SCORE: <number in [-1, 1]>' and 'REASON: <one sentence>'."""
+    raw, reason = _label(text, "SCORE"), _label(text, "REASON")
+    try:
+        score = float(raw) if raw is not None else math.nan
+    except ValueError:
+        score = math.nan
+    if not -1 <= score <= 1:
+        raise FormatError(f"expected a line 'SCORE: <number from -1 to 1>', got {raw!r}")
+    if reason is None:
+        raise FormatError("no 'REASON:' line; expected 'REASON: <one sentence>' after the SCORE line")
+    return Assessment(score, reason)
 
 
 def parse_entry(text: str) -> Entry:
