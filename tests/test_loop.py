@@ -44,6 +44,7 @@ def tiny_config(tmp_path: Path, **campaign: object) -> Config:
         cache_dir=tmp_path / "cache",
         campaign=settings,
         analyst={"rivals": ["deltanet", "gla"], "promote_min_fitness": -100.0, "max_promotions": 1},
+        researcher={"windows": [4]},  # the tiny task is 32 tokens long
     )
 
 

@@ -36,7 +36,7 @@ from asiarch.agents.novelty import NoveltyFilter
 from asiarch.agents.researcher.context import Retriever, build_context, zoo_brief
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import TaskSummary, summarise
-from asiarch.config import Config
+from asiarch.config import CampaignConfig, Config
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
 from asiarch.execute.evaluate import WatchPlan, evaluate_all, reference_evaluations
 from asiarch.llm.ledger import spend
@@ -56,6 +56,7 @@ from asiarch.store.queries import (
 from asiarch.store.schema import Campaign, Experiment, GateAttempt, LedgerEntry, utcnow
 
 SCREEN, CONFIRM = "screen", "confirm"
+SECONDS_PER_HOUR = 3600.0
 IN_FLIGHT = ("proposed", "trained", "promoted")
 
 
@@ -219,28 +220,51 @@ def in_flight(store: Store, campaign_id: int) -> list[Flight]:
         return flights
 
 
+@dataclass(frozen=True)
+class BudgetUse:
+    """What a campaign has spent of each budget, as the budgets count it."""
+
+    experiments: int
+    hours: float
+    cpu_hours: float
+    gpu_hours: float
+    llm_usd: float
+
+    def against(self, budget: CampaignConfig) -> list[tuple[str, float, float | None]]:
+        """(what, used, limit) per budget; a limit of None means no such budget."""
+        return [
+            ("experiments", self.experiments, budget.max_experiments),
+            ("wall-clock hours", self.hours, budget.max_hours),
+            ("CPU-hours", self.cpu_hours, budget.max_cpu_hours),
+            ("GPU-hours", self.gpu_hours, budget.max_gpu_hours),
+            ("LLM dollars", self.llm_usd, budget.max_llm_usd),
+        ]
+
+
+def budget_use(session: Session, campaign_id: int) -> BudgetUse:
+    """Experiments proposed, campaign wall-clock, ledger CPU/GPU-hours and LLM dollars so far."""
+    rows = session.execute(
+        select(LedgerEntry.stage, LedgerEntry.cpu_s, LedgerEntry.gpu_s, LedgerEntry.wall_s).where(
+            LedgerEntry.campaign_id == campaign_id
+        )
+    ).all()
+    return BudgetUse(
+        experiments=proposals_made(session, campaign_id),
+        hours=sum(wall for stage, _, _, wall in rows if stage == "campaign") / SECONDS_PER_HOUR,
+        cpu_hours=sum(cpu for _, cpu, _, _ in rows) / SECONDS_PER_HOUR,
+        gpu_hours=sum(gpu for _, _, gpu, _ in rows) / SECONDS_PER_HOUR,
+        llm_usd=llm_dollars(session, campaign_id),
+    )
+
+
 def budget_exhausted(store: Store, campaign_id: int, config: Config) -> str | None:
     """Which budget is used up, if any (experiments, wall-clock, CPU/GPU-hours, LLM dollars)."""
-    budget = config.campaign
-    if count_experiments(store, campaign_id) >= budget.max_experiments:
-        return f"experiment budget reached ({budget.max_experiments})"
     with store.session() as session:
-        rows = session.execute(
-            select(LedgerEntry.stage, LedgerEntry.cpu_s, LedgerEntry.gpu_s, LedgerEntry.wall_s).where(
-                LedgerEntry.campaign_id == campaign_id
-            )
-        ).all()
-        dollars = llm_dollars(session, campaign_id)
-    hours = sum(wall for stage, _, _, wall in rows if stage == "campaign") / 3600
-    cpu_hours = sum(cpu for _, cpu, _, _ in rows) / 3600
-    gpu_hours = sum(gpu for _, _, gpu, _ in rows) / 3600
-    for limit, used, what in (
-        (budget.max_hours, hours, "wall-clock hours"),
-        (budget.max_cpu_hours, cpu_hours, "CPU-hours"),
-        (budget.max_gpu_hours, gpu_hours, "GPU-hours"),
-        (budget.max_llm_usd, dollars, "LLM dollars"),
-    ):
+        use = budget_use(session, campaign_id)
+    for what, used, limit in use.against(config.campaign):
         if limit is not None and used >= limit:
+            if what == "experiments":
+                return f"experiment budget reached ({limit})"
             return f"{what} budget reached ({used:.2f} of {limit:g})"
     return None
 

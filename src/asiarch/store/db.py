@@ -94,6 +94,49 @@ def open_store(location: str | Path, migrations: list[Migration] | None = None) 
     return Store(engine)
 
 
+def open_store_readonly(location: str | Path) -> Store:
+    """Open an existing store for reading only (the observatory): no schema creation, no migration, and the
+    database itself refuses writes (SQLite ``query_only``; PostgreSQL read-only transactions)."""
+    url = store_url(location)
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise StoreError(f"no store at {path}; point --db at the file a campaign wrote (or run `asiarch run`)")
+        engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", **_engine_options(url))
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA query_only=ON")
+            cursor.close()
+
+    else:
+        try:
+            engine = create_engine(
+                url, pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"}
+            )
+        except (ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use store URL {url!r}: {exc}; use a file path or postgresql+psycopg://…") from exc
+    latest = BASE_VERSION + len(MIGRATIONS)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table(SchemaVersion.__tablename__):
+                raise StoreError(f"{url} holds no asiarch store; point --db at the store a campaign wrote")
+            current = connection.execute(select(SchemaVersion.version)).scalar_one()
+    except OperationalError as exc:
+        engine.dispose()
+        first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise StoreError(f"cannot open the store at {url}: {first}") from exc
+    if current != latest:
+        engine.dispose()
+        raise StoreError(
+            f"the store has schema version {current}, this asiarch reads version {latest}; "
+            "open it once with a writing command (e.g. `asiarch status`) to upgrade it, or upgrade asiarch"
+        )
+    return Store(engine)
+
+
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
