@@ -223,5 +223,8 @@ import asiarch.oversight_cli  # noqa: E402, F401
 # `asiarch run`, the campaign, builds on all of the above.
 import asiarch.run_cli  # noqa: E402, F401
 
+# `asiarch serve`, the observatory (read-only).
+import asiarch.serve_cli  # noqa: E402, F401
+
 # The store's commands live in their own module and register themselves on ``app``.
 from asiarch import memory_cli  # noqa: E402, F401

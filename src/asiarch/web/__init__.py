@@ -1,0 +1,1 @@
+"""The observatory: a read-only dashboard over the store (``asiarch serve``) and its static twin (``asiarch report``)."""
