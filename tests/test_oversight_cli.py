@@ -143,6 +143,10 @@ def test_report_writes_the_curve_and_its_numbers(filled_store, tmp_path):
     assert summary["experiments"] == 7 and summary["discoveries"][0]["name"] == "cross"
     assert (out / "discovery_curve.png").stat().st_size > 10_000
     assert len((out / "discovery_curve.csv").read_text().splitlines()) == 8
+    assert (out / "index.html").is_file() and (out / "app.js").is_file()
+    data = json.loads((out / "data.js").read_text().removeprefix("window.ASIARCH_DATA = ").rstrip().rstrip(";"))
+    assert len(data["/api/campaigns/original/experiments"]["experiments"]) == 7
+    assert data["/api/campaigns/original"]["curve_png"] == "discovery_curve.png"
     assert one_line_error(run(filled_store, "report", "nope", "--out", str(out)), "no campaign 'nope'")
 
 

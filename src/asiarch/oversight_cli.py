@@ -53,6 +53,7 @@ STATE_EFFECTS = {
 CURVE_PNG = "discovery_curve.png"
 CURVE_CSV = "discovery_curve.csv"
 SUMMARY_JSON = "summary.json"
+REPORT_DETAILS = 300
 REPLICATE_SEED_OFFSET = 1000
 """Replication seeds start here, far from any stage's own seeds; a stored experiment's next replication starts after
 the seeds its earlier ones used, while a reference's always uses the same fresh seeds (comparable across machines)."""
@@ -97,30 +98,38 @@ def stop(campaign: CampaignArgument, config: ConfigOption = None, overrides: Set
 @app.command()
 def report(
     campaign: CampaignArgument,
-    out: Annotated[Path, typer.Option("--out", help="Directory for the plot and the numbers (created).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the report (created).")],
+    details: Annotated[
+        int, typer.Option("--details", min=0, help="Best experiments whose full detail the report carries.")
+    ] = REPORT_DETAILS,
     config: ConfigOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Write the discovery curve: discovery_curve.png (discoveries and promoted candidates against compute-hours
-    and against experiments), discovery_curve.csv (one row per experiment) and summary.json (the headline numbers,
-    discoveries with their p-values, best fitness over time, compute spent)."""
+    """Write a self-contained report folder: index.html (the observatory's overview, lineage tree, leaderboard,
+    experiment details with diffs, discovery curve; opens from disk, no server), discovery_curve.png
+    (discoveries and promoted candidates against compute-hours and experiments), discovery_curve.csv (one row per
+    experiment) and summary.json (headline numbers, discoveries with p-values, best fitness over time, compute)."""
     from asiarch.report.render import render_curve  # matplotlib costs every other command ~0.4 s at start-up
+    from asiarch.report.site import site_data, write_site
 
     store = _store(config, overrides)
     with store.session() as session:
-        curve = discovery_curve(session, _campaign(session, campaign))
+        found = _campaign(session, campaign)
+        curve = discovery_curve(session, found)
+        data = site_data(session, found, details, CURVE_PNG)
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_csv(curve, out / CURVE_CSV)
         write_summary(curve, out / SUMMARY_JSON)
         render_curve(curve, out / CURVE_PNG)
+        page = write_site(data, out)
     except OSError as exc:
         fail(f"cannot write the report to {out}: {exc.strerror}; choose a writable directory")
     summary = curve.summary()
     console.print(
         f"{campaign}: {summary['experiments']} experiments, promoted {summary['promoted']}, discoveries "
-        f"{summary['discovery_count']}, {curve.compute_hours:.2f} compute-hours; wrote {out / CURVE_PNG}, "
-        f"{CURVE_CSV} and {SUMMARY_JSON}",
+        f"{summary['discovery_count']}, {curve.compute_hours:.2f} compute-hours; wrote {page} (open it in a "
+        f"browser), {CURVE_PNG}, {CURVE_CSV} and {SUMMARY_JSON}",
         highlight=False,
     )
 

@@ -285,6 +285,8 @@ def _best_so_far(session: Session, campaign: Campaign) -> list[float | None]:
 def _results(analysis: Analysis) -> list[dict[str, Any]]:
     rows = []
     for label, delta in analysis.deltas.items():
+        if not isinstance(delta, dict):  # an analysis written by hand or by an older version: no comparison to show
+            continue
         rows.append(
             {
                 "stage": analysis.stage,
