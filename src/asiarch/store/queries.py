@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from asiarch.bench.trainer import RunResult
@@ -345,10 +345,13 @@ def experiment_timeline(session: Session, campaign: Campaign) -> list[TimelineRo
     return [TimelineRow(*row) for row in session.execute(query.order_by(Experiment.id))]
 
 
-def ledger_entries(session: Session, campaign: Campaign) -> list[LedgerEntry]:
-    """The campaign's compute ledger in the order it was written (row order is spending order)."""
-    query = select(LedgerEntry).where(LedgerEntry.campaign_id == campaign.id).order_by(LedgerEntry.id)
-    return list(session.scalars(query))
+def ledger_entries(session: Session, campaign: Campaign) -> list[Row]:
+    """The campaign's compute ledger in the order it was written (row order is spending order): experiment id,
+    stage and CPU/GPU/wall seconds per row (plain rows: a long campaign has one per job)."""
+    query = select(
+        LedgerEntry.experiment_id, LedgerEntry.stage, LedgerEntry.cpu_s, LedgerEntry.gpu_s, LedgerEntry.wall_s
+    ).where(LedgerEntry.campaign_id == campaign.id)
+    return list(session.execute(query.order_by(LedgerEntry.id)))
 
 
 def add_evaluation_rows(
