@@ -14,7 +14,7 @@ from rich.table import Table
 
 from asiarch.cli import ConfigOption, SetOption, _config, app, console, fail
 from asiarch.store.bundle import export_bundle, import_bundle
-from asiarch.store.db import Store, StoreError, open_store
+from asiarch.store.db import Store, StoreError, open_store, open_store_readonly
 from asiarch.store.interchange import (
     InterchangeError,
     export_campaign,
@@ -39,10 +39,10 @@ from asiarch.store.schema import Campaign, Experiment
 CampaignOption = Annotated[Optional[str], typer.Option("--campaign", help="Campaign name; default: all campaigns.")]
 
 
-def _store(config: Path | None, overrides: list[str] | None) -> Store:
+def _store(config: Path | None, overrides: list[str] | None, *, read_only: bool = False) -> Store:
     cfg = _config(config, overrides)
     try:
-        return open_store(cfg.store)
+        return open_store_readonly(cfg.store) if read_only else open_store(cfg.store)
     except StoreError as exc:
         fail(str(exc))
 

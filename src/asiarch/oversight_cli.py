@@ -112,7 +112,7 @@ def report(
     from asiarch.report.render import render_curve  # matplotlib costs every other command ~0.4 s at start-up
     from asiarch.report.site import site_data, write_site
 
-    store = _store(config, overrides)
+    store = _store(config, overrides, read_only=True)
     with store.session() as session:
         found = _campaign(session, campaign)
         curve = discovery_curve(session, found)
