@@ -7,6 +7,7 @@ a second line of defence behind the page's rule of inserting data as text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,8 @@ from asiarch.web.payloads import NotFound
 STATIC_DIR = Path(__file__).parent / "static"
 ASSETS = ("index.html", "app.js", "style.css")
 GZIP_MIN_BYTES = 1024
+GZIP_LEVEL = 4
+"""Starlette's default (9) spends ~100 ms on a 5,000-experiment list for a few % smaller; 4 is nearly as small."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
@@ -47,7 +50,7 @@ def parse_groups(groups: list[str]) -> list[tuple[str, list[str]]]:
 def create_app(store: Store) -> FastAPI:
     """The app over an (already read-only) store."""
     app = FastAPI(title="asiarch observatory", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
 
     @app.middleware("http")
     async def _secure(request: Request, call_next: Callable) -> Response:
@@ -55,39 +58,42 @@ def create_app(store: Store) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    def read(build: Callable[..., Any], *args: Any) -> Any:
+    def read(build: Callable[..., Any], *args: Any) -> Response:
         with store.session() as session:
             try:
-                return build(session, *args)
+                payload = build(session, *args)
             except NotFound as exc:
                 raise HTTPException(status_code=404, detail=str(exc)) from exc
+        # Serialised directly: FastAPI's generic encoder walks every value and takes longer than the query itself
+        # for a campaign of thousands of experiments. The payloads are plain JSON types already.
+        return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
 
     @app.get("/api/campaigns")
-    def campaign_list() -> Any:
+    def campaign_list() -> Response:
         return read(payloads.campaign_list)
 
     @app.get("/api/campaigns/{name}")
-    def campaign_overview(name: str) -> Any:
+    def campaign_overview(name: str) -> Response:
         return read(payloads.campaign_overview, name)
 
     @app.get("/api/campaigns/{name}/version")
-    def campaign_version(name: str) -> Any:
+    def campaign_version(name: str) -> Response:
         return read(payloads.campaign_version, name)
 
     @app.get("/api/campaigns/{name}/experiments")
-    def campaign_experiments(name: str) -> Any:
+    def campaign_experiments(name: str) -> Response:
         return read(payloads.campaign_experiments, name)
 
     @app.get("/api/campaigns/{name}/curve")
-    def campaign_curve(name: str) -> Any:
+    def campaign_curve(name: str) -> Response:
         return read(payloads.campaign_curve, name)
 
     @app.get("/api/experiments/{experiment_id}")
-    def experiment_detail(experiment_id: int) -> Any:
+    def experiment_detail(experiment_id: int) -> Response:
         return read(payloads.experiment_detail, experiment_id)
 
     @app.get("/api/compare")
-    def compare(group: Annotated[list[str] | None, Query()] = None) -> Any:
+    def compare(group: Annotated[list[str] | None, Query()] = None) -> Response:
         try:
             groups = parse_groups(group or [])
         except ValueError as exc:
