@@ -538,15 +538,17 @@ def confirm(
     store: Store, config: Config, executor: Executor, analyst: Analyst, flight: Flight, directory: Path, view: View
 ) -> float:
     """A promoted experiment at the confirm stage (more seeds and tasks), then the discovery test against the
-    strongest rivals of the screen stage."""
+    strongest rivals of the screen stage. Returns the seconds spent training, the rivals' runs included."""
+    began = time.monotonic()
     rivals = strongest_rivals(config, reference_results(config, SCREEN, executor))
     references = reference_results(config, CONFIRM, executor, rivals)
+    wall = time.monotonic() - began  # the rivals' confirm runs (the first time only, then cached) are training too
     with store.session() as session:
         row = session.get(Experiment, flight.id)
         proposal = Proposal(row.name, row.motivation, row.code, spec=row.spec)
     if flight.path is None:
         flight.path = write_candidate(proposal, directory)
-    wall = train(store, config, executor, [flight], CONFIRM, references, view)
+    wall += train(store, config, executor, [flight], CONFIRM, references, view)
     if flight.status == "failed":
         return wall
     ref_tasks = {name: e.tasks for name, e in references.items()}

@@ -20,6 +20,7 @@ from asiarch.cognition.retrieval import open_index
 from asiarch.config import Config
 from asiarch.execute.evaluate import ReferenceJobError
 from asiarch.execute.local import LocalExecutor
+from asiarch.execute.ray import RayExecutor, RayUnavailable
 from asiarch.llm.replay import client_for
 from asiarch.loop import CampaignSummary, open_campaign, run_campaign
 from asiarch.memory_cli import leaderboard_table
@@ -99,6 +100,16 @@ def build_judges(cfg: Config, store: Store, campaign_id: int) -> dict[str, Calla
     return judges
 
 
+def build_executor(kind: str, cfg: Config) -> LocalExecutor | RayExecutor:
+    """The local process pool, or Ray tasks on the cluster ``execution.ray.address`` names."""
+    if kind == "local":
+        return LocalExecutor(cfg.execution)
+    try:
+        return RayExecutor(cfg.execution)
+    except RayUnavailable as exc:
+        fail(str(exc))
+
+
 @app.command()
 def run(
     campaign: Annotated[str, typer.Option("--campaign", help="Campaign name: new, or one to resume.")] = "default",
@@ -123,8 +134,6 @@ def run(
     """
     if executor not in ("local", "ray"):
         fail(f"--executor must be local or ray, got {executor!r}")
-    if executor == "ray":
-        fail("the Ray executor is not available in this release; use --executor local")
     options = {"campaign.max_experiments": max_experiments, "campaign.max_hours": max_hours,
                "researcher.kind": researcher, "campaign.strategy": strategy}  # fmt: skip
     extra = [f"{key}={value}" for key, value in options.items() if value is not None]
@@ -141,7 +150,7 @@ def run(
     agent = build_researcher(cfg, store, campaign_id)
     judges = build_judges(cfg, store, campaign_id)
     index = open_index(cfg)
-    pool = LocalExecutor(cfg.execution)
+    pool = build_executor(executor, cfg)
     try:
         if quiet:
             summary = run_campaign(

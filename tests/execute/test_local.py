@@ -1,6 +1,9 @@
 """The local executor runs real jobs in real spawned processes and turns every failure into an outcome."""
 
 import math
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -86,6 +89,37 @@ def test_hung_worker_is_gone_from_the_process_table_within_timeout_plus_five_sec
     assert outcome.timed_out and "time limit" in outcome.error
     assert time.monotonic() - started < 4 + 5
     assert not _alive(pid)
+
+
+ORCHESTRATOR = """
+import time
+from asiarch.execute.local import LocalExecutor
+from tests.execute.test_local import FIXTURES, executor, job
+
+if __name__ == "__main__":
+    pool = executor(1, 600)
+    handle = pool.submit(job(str(FIXTURES / "hangs.py")))
+    try:
+        pool.result(handle, timeout=1)
+    except TimeoutError:
+        print(handle.state["process"].pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_worker_dies_with_its_orchestrator(tmp_path):
+    script = tmp_path / "orchestrator.py"
+    script.write_text(ORCHESTRATOR)
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    orchestrator = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=environment)
+    worker = int(orchestrator.stdout.readline())
+    assert _alive(worker)
+    orchestrator.kill()  # SIGKILL: no chance to clean up
+    orchestrator.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker):
+        assert time.monotonic() < deadline, "the worker outlived its orchestrator"
+        time.sleep(0.1)
 
 
 def test_a_candidate_that_spawns_a_process_is_refused_and_leaves_nothing_behind():

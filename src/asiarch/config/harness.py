@@ -218,6 +218,33 @@ class WatchdogConfig(Strict):
     warmup_steps: int = Field(20, ge=0, description="Steps before the leak and explosion checks start.")
 
 
+class RayConfig(Strict):
+    """The Ray executor (``asiarch run --executor ray``; install the ``ray`` extra): one Ray task per job."""
+
+    address: str | None = Field(
+        None,
+        description="Cluster to join, e.g. 'auto' or 'ray://head:10001'; unset starts a private local Ray for the run.",
+    )
+    num_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves per job (the job uses threads_per_worker).")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs Ray reserves per job (1 for the GPU scale stage).")
+    memory_gb: float | None = Field(None, gt=0, description="Memory Ray reserves per job; unset reserves none.")
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom resources per job, e.g. {'a100': 1} to pin jobs to some nodes."
+    )
+    max_retries: int = Field(
+        3, ge=0, description="Retries of a job whose worker or node died (a job's own error is never retried)."
+    )
+    max_in_flight: int | None = Field(
+        None, gt=0, description="Jobs submitted to Ray at once; unset means the cluster's CPUs // num_cpus."
+    )
+    schedule_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="A job that has not finished within its time limit plus this long (e.g. waiting for a node "
+        "that never comes) is cancelled with that reason.",
+    )
+
+
 class ExecutionConfig(Strict):
     """Where evaluation jobs run: a local pool of fresh single-thread processes by default."""
 
@@ -234,6 +261,7 @@ class ExecutionConfig(Strict):
     )
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
 
     def worker_count(self) -> int:
         """``workers``, or as many single-job processes as the cores this process may use allow."""

@@ -13,6 +13,7 @@ is done.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import multiprocessing as mp
 import os
@@ -31,6 +32,7 @@ from asiarch.execute.sandbox import SandboxLimits, enter_sandbox, take_violation
 from asiarch.protocols import JobHandle, JobOutcome, JobRunner, ProgressSink
 
 PROGRESS_EVERY_STEPS = 10
+PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 0.2
 JOIN_SECONDS = 5.0
 DEATH_GRACE_SECONDS = 2.0
@@ -44,7 +46,18 @@ IndexProgress = Callable[[int, int], None]
 """Called with (job index, steps done) while ``run`` works through a list of jobs."""
 
 
-def _worker(runner: JobRunner, job: Any, threads: int, limits: SandboxLimits, messages: Connection) -> None:
+def _die_with(parent: int) -> None:
+    """A worker must not outlive whoever waits for it (an orchestrator or a Ray worker killed with SIGKILL): the
+    kernel kills it when its parent dies (Linux ``PR_SET_PDEATHSIG``)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _worker(
+    runner: JobRunner, job: Any, threads: int, limits: SandboxLimits, messages: Connection, parent: int
+) -> None:
+    _die_with(parent)
     # Lead a process group of our own, so a kill reaches whatever the job started too.
     os.setpgrp()
     steps = getattr(job, "steps", None)
@@ -93,7 +106,7 @@ class LocalExecutor:
         deadline = None if timeout is None else time.monotonic() + timeout
         while handle.outcome is None:
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{_describe(handle.job)} is still running after {timeout:g} s")
+                raise TimeoutError(f"{describe_job(handle.job)} is still running after {timeout:g} s")
             self._step()
         return handle.outcome
 
@@ -112,7 +125,7 @@ class LocalExecutor:
     ) -> list[JobOutcome]:
         """Run ``runner(job, threads, report)`` for every job, at most ``workers`` at a time; outcomes
         come back in job order. ``runner`` must be a module-level function."""
-        sink = None if on_progress is None else _index_sink(on_progress)
+        sink = None if on_progress is None else index_sink(on_progress)
         handles = [self.submit(job, runner, sink) for job in jobs]
         for index, handle in enumerate(handles):
             handle.state["index"] = index
@@ -169,7 +182,7 @@ class LocalExecutor:
         )
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(
-            target=_worker, args=(handle.runner, handle.job, self.threads, limits, writer), daemon=True
+            target=_worker, args=(handle.runner, handle.job, self.threads, limits, writer, os.getpid()), daemon=True
         )
         _start_with_environment(process, WORKER_ENVIRONMENT)
         writer.close()
@@ -214,11 +227,13 @@ class LocalExecutor:
         handle.outcome = JobOutcome(handle.job, result, error, detail, timed_out)
 
 
-def _index_sink(on_progress: IndexProgress) -> ProgressSink:
+def index_sink(on_progress: IndexProgress) -> ProgressSink:
+    """A per-handle progress sink that reports by the job's index in ``run``'s list."""
     return lambda handle, step, loss: on_progress(handle.state["index"], step)
 
 
-def _describe(job: Any) -> str:
+def describe_job(job: Any) -> str:
+    """A job as error messages name it."""
     return job.describe() if hasattr(job, "describe") else repr(job)
 
 
