@@ -13,6 +13,7 @@ is done.
 
 from __future__ import annotations
 
+import abc
 import ctypes
 import math
 import multiprocessing as mp
@@ -24,7 +25,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Self
 
 from asiarch.config import ExecutionConfig
 from asiarch.execute.job import run_training_job
@@ -77,7 +78,60 @@ def _worker(
         messages.send(("error", (first, traceback.format_exc(limit=-8))))
 
 
-class LocalExecutor:
+class DrivenExecutor(abc.ABC):
+    """What the executors share: none has a thread of its own, so waiting for a result is what drives them
+    (``_step``: hand out queued jobs, collect finished ones)."""
+
+    @abc.abstractmethod
+    def submit(
+        self,
+        job: Any,
+        runner: JobRunner = run_training_job,
+        on_progress: ProgressSink | None = None,
+        timeout_s: float | None = None,
+    ) -> JobHandle: ...
+
+    @abc.abstractmethod
+    def cancel(self, handle: JobHandle, reason: str) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def _step(self) -> None: ...
+
+    def result(self, handle: JobHandle, timeout: float | None = None) -> JobOutcome:
+        """Drive the executor until ``handle`` is finished; raises TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while handle.outcome is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{describe_job(handle.job)} is still running after {timeout:g} s")
+            self._step()
+        return handle.outcome
+
+    def run(
+        self, jobs: Sequence[Any], on_progress: IndexProgress | None = None, runner: JobRunner = run_training_job
+    ) -> list[JobOutcome]:
+        """Run ``runner(job, threads, report)`` for every job; outcomes come back in job order. ``runner`` must
+        be a module-level function."""
+        sink = None if on_progress is None else index_sink(on_progress)
+        handles = [self.submit(job, runner, sink) for job in jobs]
+        for index, handle in enumerate(handles):
+            handle.state["index"] = index
+        try:
+            return [self.result(handle) for handle in handles]
+        finally:
+            for handle in handles:
+                self.cancel(handle, "cancelled: the orchestrator stopped waiting")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class LocalExecutor(DrivenExecutor):
     """A bounded pool of spawned, sandboxed processes, one per job, each with its own time limit."""
 
     def __init__(self, execution: ExecutionConfig) -> None:
@@ -101,15 +155,6 @@ class LocalExecutor:
         self._queued.append(handle)
         return handle
 
-    def result(self, handle: JobHandle, timeout: float | None = None) -> JobOutcome:
-        """Drive the pool until ``handle`` is finished; raises TimeoutError after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while handle.outcome is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{describe_job(handle.job)} is still running after {timeout:g} s")
-            self._step()
-        return handle.outcome
-
     def cancel(self, handle: JobHandle, reason: str) -> None:
         """Stop a job now (kill its process group if it runs); its outcome is an error with ``reason``."""
         if handle.outcome is not None:
@@ -120,31 +165,10 @@ class LocalExecutor:
         else:
             self._retire(handle, reason, kill=True)
 
-    def run(
-        self, jobs: Sequence[Any], on_progress: IndexProgress | None = None, runner: JobRunner = run_training_job
-    ) -> list[JobOutcome]:
-        """Run ``runner(job, threads, report)`` for every job, at most ``workers`` at a time; outcomes
-        come back in job order. ``runner`` must be a module-level function."""
-        sink = None if on_progress is None else index_sink(on_progress)
-        handles = [self.submit(job, runner, sink) for job in jobs]
-        for index, handle in enumerate(handles):
-            handle.state["index"] = index
-        try:
-            return [self.result(handle) for handle in handles]
-        finally:
-            for handle in handles:
-                self.cancel(handle, "cancelled: the orchestrator stopped waiting")
-
     def close(self) -> None:
         """Kill every running job and forget queued ones."""
         for handle in [*self._queued, *self._running.values()]:
             self.cancel(handle, "cancelled: the executor was closed")
-
-    def __enter__(self) -> LocalExecutor:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _step(self) -> None:
         while self._queued and len(self._running) < self.workers:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import math
 import socket
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from asiarch.config import ExecutionConfig
 from asiarch.execute.job import run_training_job
-from asiarch.execute.local import IndexProgress, LocalExecutor, describe_job, index_sink
+from asiarch.execute.local import DrivenExecutor, LocalExecutor
 from asiarch.protocols import JobHandle, JobOutcome, JobRunner, ProgressSink
 
 POLL_SECONDS = 0.2
@@ -52,7 +51,7 @@ def _check_reachable(address: str | None) -> None:
         ) from exc
 
 
-class RayExecutor:
+class RayExecutor(DrivenExecutor):
     """The Executor protocol over Ray: submit, wait for results as they finish, cancel."""
 
     def __init__(self, execution: ExecutionConfig) -> None:
@@ -113,15 +112,6 @@ class RayExecutor:
             self._queued.append(handle)
         return handle
 
-    def result(self, handle: JobHandle, timeout: float | None = None) -> JobOutcome:
-        """Wait for ``handle`` while handing out queued jobs and collecting finished ones."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while handle.outcome is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{describe_job(handle.job)} is still running after {timeout:g} s")
-            self._step()
-        return handle.outcome
-
     def cancel(self, handle: JobHandle, reason: str) -> None:
         """Stop a job now (Ray kills its worker and with it the sandboxed child); its outcome carries ``reason``."""
         if handle.outcome is not None:
@@ -134,32 +124,12 @@ class RayExecutor:
             self.ray.cancel(reference, force=True)
         handle.outcome = JobOutcome(handle.job, None, reason)
 
-    def run(
-        self, jobs: Sequence[Any], on_progress: IndexProgress | None = None, runner: JobRunner = run_training_job
-    ) -> list[JobOutcome]:
-        """Every job through Ray, outcomes in job order (progress is reported when each job finishes)."""
-        sink = None if on_progress is None else index_sink(on_progress)
-        handles = [self.submit(job, runner, sink) for job in jobs]
-        for index, handle in enumerate(handles):
-            handle.state["index"] = index
-        try:
-            return [self.result(handle) for handle in handles]
-        finally:
-            for handle in handles:
-                self.cancel(handle, "cancelled: the orchestrator stopped waiting")
-
     def close(self) -> None:
         """Cancel every job; shut down the local Ray this executor started (a joined cluster stays up)."""
         for handle in [*self._queued, *self._running.values()]:
             self.cancel(handle, "cancelled: the executor was closed")
         if self._owns_ray and self.ray.is_initialized():
             self.ray.shutdown()
-
-    def __enter__(self) -> RayExecutor:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _step(self) -> None:
         while self._queued and len(self._running) < self.max_in_flight:
