@@ -1,7 +1,9 @@
-"""`asiarch run`'s wiring: which LLM judges a config switches on, and that they call its endpoint."""
+"""`asiarch run` and `asiarch serve` wiring: the LLM judges a config switches on, and a missing store."""
 
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from asiarch.cli import app
 from asiarch.config import Config
 from asiarch.protocols import Proposal
 from asiarch.run_cli import build_judges
@@ -37,3 +39,9 @@ def test_switched_on_judges_ask_the_configured_endpoint_and_are_recorded(tmp_pat
         assert [(r.agent, r.campaign_id) for r in rows] == [("assessor", campaign_id), ("judge", campaign_id)]
     store.close()
 
+
+
+def test_serve_refuses_a_missing_store_in_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "absent.db")])
+    assert result.exit_code == 2 and "no store at" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "absent.db").exists()

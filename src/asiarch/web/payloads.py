@@ -45,18 +45,15 @@ def campaign_list(session: Session) -> list[dict[str, Any]]:
             func.sum(case((Experiment.status == "discovery", 1), else_=0)),
         ).group_by(Experiment.campaign_id)
     ).all()
-    stats = {cid: (count, best, found or 0) for cid, count, best, found in rows}
-    return [
-        {
-            "name": c.name,
-            "state": c.state,
-            "started_at": _iso(c.started_at),
-            "experiments": stats.get(c.id, (0, None, 0))[0],
-            "best_fitness": _finite(stats.get(c.id, (0, None, 0))[1]),
-            "discoveries": stats.get(c.id, (0, None, 0))[2],
-        }
-        for c in campaigns(session)
-    ]
+    stats = {cid: (count, _finite(best), found or 0) for cid, count, best, found in rows}
+    listed = []
+    for c in campaigns(session):
+        count, best, found = stats.get(c.id, (0, None, 0))
+        listed.append(
+            {"name": c.name, "state": c.state, "started_at": _iso(c.started_at), "experiments": count,
+             "best_fitness": best, "discoveries": found}  # fmt: skip
+        )
+    return listed
 
 
 def campaign_overview(session: Session, name: str) -> dict[str, Any]:
