@@ -15,6 +15,10 @@ from asiarch.store.queries import add_experiment, find_campaign
 from tests.web.browser import MISSING, chromium, chromium_binary, open_view, screenshot_is_a_picture, served, wait_ready
 from tests.web.conftest import CAMPAIGN, HOSTILE_MOTIVATION, HOSTILE_NAME
 
+pytest.importorskip("selenium", reason="the browser tests need the test extra: pip install -e '.[test]'")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(chromium_binary() is None, reason=MISSING)]
 MIN_INKED = 0.03
 MIN_COLOURS = 16
@@ -38,16 +42,11 @@ def api(site: str, path: str) -> object:
 
 
 def click_node(driver, experiment_id: int) -> None:  # noqa: ANN001
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-
     node = driver.find_element(By.CSS_SELECTOR, f'svg#tree circle.node[data-id="{experiment_id}"]')
     ActionChains(driver).move_to_element(node).click().perform()
 
 
 def assert_detail_with_diff(driver, name: str) -> None:  # noqa: ANN001
-    from selenium.webdriver.common.by import By
-
     wait_ready(driver, "detail")
     assert name in driver.find_element(By.ID, "detail").text
     diff = driver.find_element(By.ID, "diff")
@@ -57,8 +56,6 @@ def assert_detail_with_diff(driver, name: str) -> None:  # noqa: ANN001
 def test_click_a_tree_node_and_see_its_detail_and_diff(site, driver):
     rows = api(site, f"/api/campaigns/{CAMPAIGN}/experiments")["experiments"]
     open_view(driver, f"{site}#/c/{CAMPAIGN}/tree", "tree")
-    from selenium.webdriver.common.by import By
-
     assert len(driver.find_elements(By.CSS_SELECTOR, "svg#tree circle.node[data-id]")) == len(rows)
     assert {e.get_attribute("data-ref") for e in driver.find_elements(By.CSS_SELECTOR, "svg#tree [data-ref]")} >= {
         "zoo:deltanet",
@@ -79,8 +76,6 @@ def test_every_campaign_view_renders_a_picture(site, driver, view):
 
 
 def test_compare_draws_both_groups(site, driver):
-    from selenium.webdriver.common.by import By
-
     open_view(driver, f"{site}#/compare?A={CAMPAIGN}&B=tiny-again", "compare")
     compare = driver.find_element(By.ID, "compare")
     assert compare.find_elements(By.CSS_SELECTOR, "svg path, svg polyline")
@@ -89,8 +84,6 @@ def test_compare_draws_both_groups(site, driver):
 
 
 def test_markup_in_a_motivation_or_name_renders_as_text(site, driver):
-    from selenium.webdriver.common.by import By
-
     rows = api(site, f"/api/campaigns/{CAMPAIGN}/experiments")["experiments"]
     hostile = next(r for r in rows if r["name"] == HOSTILE_NAME)
     open_view(driver, f"{site}#/e/{hostile['id']}", "detail")
@@ -105,8 +98,6 @@ def test_markup_in_a_motivation_or_name_renders_as_text(site, driver):
 
 
 def test_the_page_refreshes_when_the_campaign_grows(site, driver, campaign_db):
-    from selenium.webdriver.common.by import By
-
     open_view(driver, f"{site}#/c/{CAMPAIGN}/leaderboard", "leaderboard")
     store = open_store(campaign_db)
     with store.session() as session:
@@ -136,6 +127,4 @@ def test_the_static_report_opens_from_disk_and_works_the_same(campaign_db, drive
     click_node(driver, child["id"])
     assert_detail_with_diff(driver, child["name"])
     open_view(driver, f"{page}#/c/{CAMPAIGN}/overview", "overview")
-    from selenium.webdriver.common.by import By
-
     assert driver.find_elements(By.CSS_SELECTOR, "#overview img[src='discovery_curve.png']")
