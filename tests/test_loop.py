@@ -171,6 +171,36 @@ def test_kill_9_in_the_middle_then_resume_loses_and_duplicates_nothing(tmp_path)
 
 
 
+@pytest.mark.slow
+def test_the_wall_clock_budget_stops_a_confirm_stage_mid_way_and_resume_confirms_it(tmp_path):
+    max_hours = 60 / 3600
+    slow_confirm = StageConfig(seeds=2, reference_seeds=2, tasks={"mqar": tiny_run(steps=20_000)})
+    config = tiny_config(tmp_path, max_hours=max_hours).model_copy(
+        update={"stages": {**tiny_config(tmp_path).stages, "confirm": slow_confirm}}
+    )
+    started = time.monotonic()
+    store, summary = run_in_process(config, "timed")
+    before_the_clock = time.monotonic() - started - summary.wall_s
+    assert summary.stop_reason.startswith("wall-clock hours budget reached"), summary.stop_reason
+    assert summary.wall_s < max_hours * 3600 + 15  # cancelled mid-stage, not after the 20,000-step runs
+    with store.session() as session:
+        campaign = find_campaign(session, "timed")
+        charged = session.scalar(select(func.sum(LedgerEntry.wall_s)).where(
+            LedgerEntry.campaign_id == campaign.id, LedgerEntry.stage == "campaign"))  # fmt: skip
+        assert max_hours * 3600 <= charged < max_hours * 3600 + 15
+        waiting = [e for e in session.scalars(select(Experiment).where(Experiment.campaign_id == campaign.id))
+                   if e.status == "promoted"]  # fmt: skip
+        assert len(waiting) == 1
+        assert [a.stage for a in analyses_of(session, waiting[0].id)] == ["screen"]
+    assert before_the_clock < 30  # the screen references are computed before the budget's clock starts
+
+    resumed = tiny_config(tmp_path, max_hours=1.0, max_experiments=summary.experiments)
+    store, summary = run_in_process(resumed, "timed")
+    with store.session() as session:
+        stages = [a.stage for a in analyses_of(session, waiting[0].id)]
+        assert stages == ["screen", "confirm"]
+
+
 @pytest.mark.parametrize(
     "option,words",
     [

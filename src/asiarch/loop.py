@@ -38,7 +38,7 @@ from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import TaskSummary, summarise
 from asiarch.config import CampaignConfig, Config
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
-from asiarch.execute.evaluate import WatchPlan, evaluate_all, reference_evaluations
+from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
 from asiarch.llm.ledger import spend
 from asiarch.protocols import Credit, Executor, Proposal, Researcher
 from asiarch.store.db import Store
@@ -109,32 +109,46 @@ def run_campaign(
     directory = Path(config.campaign.work_dir) / name
     batch_size = config.campaign.batch_size or config.execution.worker_count()
     started = time.monotonic()
+    deadline = wall_clock_deadline(store, campaign_id, config, started)
     summary = CampaignSummary(name, stop_reason="")
+    batch_started: float | None = None
     try:
         while True:
             batch_started = time.monotonic()
             if wait_while_paused(store, campaign_id, config, view) == "stopping":
                 summary.stop_reason = "stopped by `asiarch stop`"
                 break
+            check_deadline(deadline)
             batch = in_flight(store, campaign_id)[:batch_size]  # a resumed campaign finishes these first
             if not batch:
                 summary.stop_reason = budget_exhausted(store, campaign_id, config) or ""
                 if summary.stop_reason:
                     break
                 room = min(batch_size, config.campaign.max_experiments - count_experiments(store, campaign_id))
-                proposals = (propose(store, campaign_id, config, researcher, novelty, retrieve, view) for _ in range(room))
+                proposals = (propose(store, campaign_id, config, researcher, novelty, retrieve, view, deadline)
+                             for _ in range(room))
                 batch = [flight for flight in proposals if flight is not None]  # rejected ones are stored, not flown
-            to_train = [e for e in batch if e.status == "proposed" and gate(store, engineer, e, directory, view)]
-            summary.training_wall_s += train(store, config, executor, to_train, SCREEN, references, view)
+            to_train = [flight for flight in batch
+                        if flight.status == "proposed" and gate(store, engineer, flight, directory, view, deadline)]
+            summary.training_wall_s += train(store, config, executor, to_train, SCREEN, references, view, deadline)
             for flight in batch:
                 analyse(store, config, analyst, flight, references, retrieve, view)
                 if flight.status == "promoted":
-                    summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view)
+                    summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view,
+                                                       deadline)
             with store.session() as session:
                 update_insights(session, session.get(Campaign, campaign_id))
-                record_compute(session, campaign_id, None, "campaign", 0.0, time.monotonic() - batch_started)
+            record_batch(store, campaign_id, batch_started)
+            batch_started = None
             view("batch", done=count_experiments(store, campaign_id), budget=config.campaign.max_experiments)
+    except OutOfTime as out:
+        summary.training_wall_s += out.wall_s
+        record_batch(store, campaign_id, batch_started)
+        summary.stop_reason = (budget_exhausted(store, campaign_id, config) or "wall-clock budget reached") + (
+            "; unfinished experiments resume with `asiarch run --campaign` and a larger --max-hours"
+        )
     except KeyboardInterrupt:
+        record_batch(store, campaign_id, batch_started)
         summary.stop_reason = "interrupted (Ctrl-C); experiments in flight resume with `asiarch run --campaign`"
     finally:
         close_campaign(store, campaign_id)
@@ -167,6 +181,30 @@ def close_campaign(store: Store, campaign_id: int) -> None:
     with store.session() as session:
         campaign = session.get(Campaign, campaign_id)
         campaign.state, campaign.ended_at = "finished", utcnow()
+
+
+def wall_clock_deadline(store: Store, campaign_id: int, config: Config, now: float) -> float | None:
+    """The ``time.monotonic()`` instant at which the campaign's wall-clock budget (what earlier runs used
+    counted) runs out; None without one. Steps check it while they run, not only between batches."""
+    if config.campaign.max_hours is None:
+        return None
+    with store.session() as session:
+        used = budget_use(session, campaign_id).hours
+    return now + (config.campaign.max_hours - used) * SECONDS_PER_HOUR
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Raise ``OutOfTime`` once ``deadline`` has passed: called before a step that would start new work."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise OutOfTime
+
+
+def record_batch(store: Store, campaign_id: int, batch_started: float | None) -> None:
+    """Charge a batch's wall-clock (also an interrupted one) to the campaign budget; None = already charged."""
+    if batch_started is None:
+        return
+    with store.session() as session:
+        record_compute(session, campaign_id, None, "campaign", 0.0, time.monotonic() - batch_started)
 
 
 def wait_while_paused(store: Store, campaign_id: int, config: Config, view: View) -> str:
@@ -303,8 +341,10 @@ def propose(
     novelty: NoveltyFilter,
     retrieve: Retriever | None,
     view: View,
+    deadline: float | None = None,
 ) -> Flight | None:
     """One proposal, recorded: ``proposed`` when new, ``rejected`` (with what it repeats) otherwise."""
+    check_deadline(deadline)
     with store.session() as session:
         campaign = session.get(Campaign, campaign_id)
         index = proposals_made(session, campaign_id)
@@ -366,8 +406,11 @@ def _record(
         return Flight(experiment.id, status) if status == "proposed" else None
 
 
-def gate(store: Store, engineer: Engineer, flight: Flight, directory: Path, view: View) -> bool:
+def gate(
+    store: Store, engineer: Engineer, flight: Flight, directory: Path, view: View, deadline: float | None = None
+) -> bool:
     """Gates and repairs in a sandboxed worker; every attempt is kept, the passing version becomes the experiment."""
+    check_deadline(deadline)
     with store.session() as session:
         row = session.get(Experiment, flight.id)
         proposal = Proposal(row.name, row.motivation, row.code, operator=row.operator, spec=row.spec)
@@ -407,12 +450,13 @@ def gate(store: Store, engineer: Engineer, flight: Flight, directory: Path, view
 
 
 def reference_results(
-    config: Config, stage: str, executor: Executor, names: list[str] | None = None
+    config: Config, stage: str, executor: Executor, names: list[str] | None = None, deadline: float | None = None
 ) -> dict[str, StageEvaluation]:
     """The references' results at a stage (all configured ones unless ``names``), computed once per machine and
     cached."""
     chosen = list(config.references) if names is None else names
-    return reference_evaluations(chosen, stage, config.stage(stage), executor, BaselineCache(config.cache_dir))
+    return reference_evaluations(chosen, stage, config.stage(stage), executor, BaselineCache(config.cache_dir),
+                                 deadline=deadline)
 
 
 def strongest_rivals(config: Config, screen: dict[str, StageEvaluation]) -> list[str]:
@@ -431,15 +475,27 @@ def train(
     stage: str,
     references: dict[str, StageEvaluation],
     view: View,
+    deadline: float | None = None,
 ) -> float:
-    """Train every flight at ``stage`` in one pool of jobs; record results (or the failure) per experiment."""
+    """Train every flight at ``stage`` in one pool of jobs; record results (or the failure) per experiment.
+
+    Past the ``deadline`` the jobs are cancelled and the flights keep their status, to be trained again on
+    resume; the compute of the runs that did finish is still charged to the ledger."""
     if not flights:
         return 0.0
     stage_config = config.stage(stage)
     watch = WatchPlan.from_references(config.execution.watchdog, references)
     requests = {str(f.path): range(stage_config.seeds) for f in flights}
     view("training", stage=stage, ids=[f.id for f in flights])
-    found, wall = evaluate_all(requests, stage_config, executor, watch=watch)
+    try:
+        found, wall = evaluate_all(requests, stage_config, executor, watch=watch, deadline=deadline)
+    except OutOfTime as out:
+        with store.session() as session:
+            for flight in flights:
+                rows = out.partial[str(flight.path)].rows
+                record_compute(session, campaign_of(session, flight), flight.id, stage,
+                               sum(r.cpu_s for _, r in rows), sum(r.wall_s for _, r in rows))
+        raise
     for flight in flights:
         evaluation = found[str(flight.path)]
         with store.session() as session:
@@ -462,6 +518,10 @@ def train(
                 row.status = flight.status = "trained"
             view("trained", id=row.id, name=row.name, stage=stage)
     return wall
+
+
+def campaign_of(session: Session, flight: Flight) -> int:
+    return session.get(Experiment, flight.id).campaign_id
 
 
 def stored_tasks(session: Session, experiment_id: int, stage: str) -> dict[str, TaskSummary]:
@@ -535,20 +595,31 @@ def analyse(
 
 
 def confirm(
-    store: Store, config: Config, executor: Executor, analyst: Analyst, flight: Flight, directory: Path, view: View
+    store: Store,
+    config: Config,
+    executor: Executor,
+    analyst: Analyst,
+    flight: Flight,
+    directory: Path,
+    view: View,
+    deadline: float | None = None,
 ) -> float:
     """A promoted experiment at the confirm stage (more seeds and tasks), then the discovery test against the
-    strongest rivals of the screen stage. Returns the seconds spent training, the rivals' runs included."""
+    strongest rivals of the screen stage. Returns the seconds spent training, the rivals' runs included.
+
+    Past the ``deadline`` the experiment stays ``promoted`` without a confirm analysis: in flight, so a resumed
+    campaign confirms it."""
+    check_deadline(deadline)
     began = time.monotonic()
     rivals = strongest_rivals(config, reference_results(config, SCREEN, executor))
-    references = reference_results(config, CONFIRM, executor, rivals)
+    references = reference_results(config, CONFIRM, executor, rivals, deadline)
     wall = time.monotonic() - began  # the rivals' confirm runs (the first time only, then cached) are training too
     with store.session() as session:
         row = session.get(Experiment, flight.id)
         proposal = Proposal(row.name, row.motivation, row.code, spec=row.spec)
     if flight.path is None:
         flight.path = write_candidate(proposal, directory)
-    wall += train(store, config, executor, [flight], CONFIRM, references, view)
+    wall += train(store, config, executor, [flight], CONFIRM, references, view, deadline)
     if flight.status == "failed":
         return wall
     ref_tasks = {name: e.tasks for name, e in references.items()}

@@ -4,7 +4,7 @@ import pytest
 
 from asiarch.bench.baselines import BaselineCache
 from asiarch.config import ExecutionConfig, SandboxConfig, StageConfig
-from asiarch.execute.evaluate import ReferenceJobError, reference_evaluations
+from asiarch.execute.evaluate import ReferenceJobError, _whole_seeds, reference_evaluations
 from asiarch.execute.local import LocalExecutor
 from tests.bench.test_stages import result
 from tests.helpers import tiny_run
@@ -19,3 +19,11 @@ def test_cached_reference_results_survive_a_run_whose_jobs_fail(tmp_path):
     with pytest.raises(ReferenceJobError, match="reference job failed"):
         reference_evaluations(["deltanet"], "screen", stage, starved, cache)
     assert cache.load("screen", stage, 1) == {"deltanet": kept}
+
+
+def test_a_seed_cut_off_by_the_deadline_is_not_cached_half_done():
+    stage = StageConfig(reference_seeds=2, tasks={"mqar": tiny_run(lrs=(1e-3, 3e-3)), "copy": tiny_run("copy")})
+    whole = [("mqar", result("mqar", 0, 1e-3, 0.5)), ("mqar", result("mqar", 0, 3e-3, 0.6)),
+             ("copy", result("copy", 0, 3e-3, 0.7))]  # fmt: skip
+    half = [("mqar", result("mqar", 1, 1e-3, 0.5)), ("copy", result("copy", 1, 3e-3, 0.7))]
+    assert _whole_seeds(whole + half, stage) == whole

@@ -32,6 +32,18 @@ class ReferenceJobError(RuntimeError):
     """A reference architecture's job failed: the harness, not a candidate, is at fault."""
 
 
+class OutOfTime(Exception):
+    """The wall-clock deadline passed while jobs were running; the unfinished ones were cancelled.
+
+    ``partial`` holds what finished before the deadline, so a caller can keep it (the baseline cache does), and
+    ``wall_s`` how long the jobs ran."""
+
+    def __init__(self, partial: dict[str, Evaluation] | None = None, wall_s: float = 0.0) -> None:
+        super().__init__("the wall-clock budget ran out")
+        self.partial = partial or {}
+        self.wall_s = wall_s
+
+
 @dataclass
 class Evaluation:
     """A candidate's stage results: per-task summaries over seeds, and any failed jobs."""
@@ -51,11 +63,14 @@ def evaluate_all(
     executor: LocalExecutor,
     on_start: JobsStarted | None = None,
     watch: WatchPlan | None = None,
+    deadline: float | None = None,
 ) -> tuple[dict[str, Evaluation], float]:
     """Run every (candidate → seeds) request in one pool so all cores stay busy; returns wall seconds too.
 
     With ``watch``, every job's reported losses go through a ``LossWatchdog`` whose floor is the
-    leak floor of the job's task, and a job it objects to is cancelled with the watchdog's reason."""
+    leak floor of the job's task, and a job it objects to is cancelled with the watchdog's reason.
+    With ``deadline`` (a ``time.monotonic()`` instant), jobs still running then are cancelled and
+    ``OutOfTime`` is raised, so a budget is not overrun by a whole stage."""
     requested = {located(candidate): candidate for candidate in requests}
     jobs = [job for where, candidate in requested.items() for job in plan_stage(stage, where, requests[candidate])]
     evaluations = {candidate: Evaluation(candidate) for candidate in requests}
@@ -67,7 +82,10 @@ def evaluate_all(
     ]
     try:
         for handle in handles:
-            outcome = executor.result(handle)
+            try:
+                outcome = executor.result(handle, None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise OutOfTime(evaluations, time.perf_counter() - started) from None
             target = evaluations[requested[outcome.job.candidate]]
             if outcome.result is None:
                 target.failures.append(outcome)
@@ -118,8 +136,11 @@ def reference_evaluations(
     cache: BaselineCache,
     on_start: JobsStarted | None = None,
     refresh: bool = False,
+    deadline: float | None = None,
 ) -> dict[str, Evaluation]:
-    """The references' results at a stage over ``stage.reference_seeds`` seeds, computing only what is missing."""
+    """The references' results at a stage over ``stage.reference_seeds`` seeds, computing only what is missing.
+
+    Runs that finish are cached even when another fails or the ``deadline`` passes, so the next call resumes."""
     cached = {} if refresh else cache.load(stage_name, stage, executor.threads)
     seeds = range(stage.reference_seeds)
     requests: dict[str, list[int]] = {}
@@ -129,7 +150,13 @@ def reference_evaluations(
         if missing:
             requests[ZOO_PREFIX + name] = missing
     if requests:
-        fresh, _ = evaluate_all(requests, stage, executor, on_start)
+        try:
+            fresh, _ = evaluate_all(requests, stage, executor, on_start, deadline=deadline)
+        except OutOfTime as out:
+            for key, evaluation in out.partial.items():
+                cached.setdefault(key[len(ZOO_PREFIX) :], []).extend(_whole_seeds(evaluation.rows, stage))
+            cache.save(stage_name, stage, executor.threads, cached)
+            raise
         failed = [outcome for ev in fresh.values() for outcome in ev.failures]
         incomplete = {(outcome.job.candidate, outcome.job.seed) for outcome in failed}
         for key, evaluation in fresh.items():
@@ -142,3 +169,13 @@ def reference_evaluations(
         name: Evaluation(ZOO_PREFIX + name, [(label, r) for label, r in cached[name] if r.seed in seeds])
         for name in references
     }
+
+
+def _whole_seeds(rows: list[tuple[str, RunResult]], stage: StageConfig) -> list[tuple[str, RunResult]]:
+    """The rows of seeds whose every job finished: a seed the cache holds is never run again, so half of one is
+    not kept."""
+    jobs_per_seed = sum(len(run.train.lrs) for run in stage.tasks.values())
+    finished: dict[int, int] = defaultdict(int)
+    for _, result in rows:
+        finished[result.seed] += 1
+    return [(label, result) for label, result in rows if finished[result.seed] == jobs_per_seed]
