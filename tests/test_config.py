@@ -64,3 +64,8 @@ def test_workers_default_to_usable_cores_per_job():
     assert ExecutionConfig().worker_count() == max(1, cores)
     assert ExecutionConfig(threads_per_worker=2).worker_count() == max(1, cores // 2)
     assert ExecutionConfig(workers=3).worker_count() == 3
+
+
+def test_a_lease_shorter_than_two_heartbeats_is_refused():
+    with pytest.raises(ConfigError, match=r"campaign.lease_s \(15\) must be at least twice campaign.heartbeat_s"):
+        load_config(None, ["campaign.lease_s=15", "campaign.heartbeat_s=10"])

@@ -20,11 +20,12 @@ from asiarch.cli import app
 from asiarch.cognition.retrieval import open_index
 from asiarch.config import Config, StageConfig
 from asiarch.execute.local import LocalExecutor
-from asiarch.loop import run_campaign
+from asiarch.loop import covered_seconds, run_campaign
 from asiarch.store.db import open_store
 from asiarch.store.queries import analyses_of, evaluations_of, find_campaign
-from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, GateAttempt, LedgerEntry
+from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, GateAttempt, LedgerEntry, Orchestrator
 from tests.helpers import tiny_run
+from tests.postgres import fresh_postgres_database
 
 BUDGET = 6
 
@@ -199,6 +200,47 @@ def test_the_wall_clock_budget_stops_a_confirm_stage_mid_way_and_resume_confirms
     with store.session() as session:
         stages = [a.stage for a in analyses_of(session, waiting[0].id)]
         assert stages == ["screen", "confirm"]
+
+
+@pytest.mark.pg
+@pytest.mark.slow
+def test_two_orchestrators_on_one_postgresql_campaign_share_the_work_and_the_budget(tmp_path, postgres_server):
+    budget = 8
+    config = tiny_config(tmp_path, max_experiments=budget)
+    config = config.model_copy(update={"store": fresh_postgres_database(postgres_server),
+                                       "execution": config.execution.model_copy(update={"workers": 1})})  # fmt: skip
+    path = write_config(config, tmp_path / "shared.yaml")
+    runs = [_start(path, "shared"), _start(path, "shared")]
+    for run in runs:
+        output, _ = run.communicate(timeout=900)
+        assert run.returncode == 0, output
+    experiments = _experiments(config, "shared")
+    assert len(experiments) == budget  # the budget holds across both
+    assert sorted(e.decision["index"] for e in experiments) == list(range(budget))  # no slot drawn twice
+    assert not [e for e in experiments if e.status in ("proposing", "proposed", "trained")]
+    store = open_store(config.store)
+    with store.session() as session:
+        orchestrators = session.scalars(select(Orchestrator)).all()
+        assert len(orchestrators) == 2 and all(o.ended_at is not None for o in orchestrators)
+        assert {e.claimed_by for e in experiments} == {o.id for o in orchestrators}  # both did work
+        for experiment in experiments:
+            stages = [a.stage for a in session.scalars(select(Analysis).where(Analysis.experiment_id == experiment.id))]
+            assert len(stages) == len(set(stages)), (experiment.name, stages)
+            runs_of = session.execute(select(Evaluation.stage, Evaluation.task, Evaluation.seed).where(
+                Evaluation.experiment_id == experiment.id)).all()  # fmt: skip
+            assert len(runs_of) == len(set(runs_of)), experiment.name
+            trained = session.scalars(select(LedgerEntry.stage).where(
+                LedgerEntry.experiment_id == experiment.id, LedgerEntry.stage == "screen")).all()  # fmt: skip
+            assert len(trained) <= 1, experiment.name  # screened once, by one of them
+        assert session.scalar(select(Campaign.state).where(Campaign.name == "shared")) == "finished"
+    store.close()
+
+
+def test_campaign_hours_count_overlapping_batches_of_several_orchestrators_once():
+    assert covered_seconds([]) == 0.0
+    assert covered_seconds([(0.0, 10.0), (20.0, 25.0)]) == 15.0  # one orchestrator: the sum
+    assert covered_seconds([(0.0, 10.0), (5.0, 12.0), (11.0, 13.0), (30.0, 31.0)]) == 14.0
+    assert covered_seconds([(0.0, 100.0), (10.0, 20.0)]) == 100.0
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,10 @@ killed at any point — Ctrl-C, `asiarch stop`, or `kill -9` — loses nothing: 
 committed step left them (``proposed`` → gated and trained again, ``trained`` → analysed, ``promoted``
 without a confirm analysis → confirmed), never duplicated. Experiments go through the executor in
 batches, so all workers train at once.
+
+Several orchestrators (say one per machine, sharing a PostgreSQL store) may run the same campaign: each
+claims the experiments it works on (``store.claims``), draws proposal slots under the campaign's row
+lock so the experiment budget holds exactly, and reads the others' proposals before judging novelty.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from asiarch.agents.analyst import (
@@ -41,12 +46,14 @@ from asiarch.execute.evaluate import Evaluation as StageEvaluation
 from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
 from asiarch.llm.ledger import spend
 from asiarch.protocols import Credit, Executor, Proposal, Researcher
+from asiarch.store.claims import Heartbeat, claim, live_orchestrators, lock_campaign, register, retire
 from asiarch.store.db import Store
 from asiarch.store.provenance import campaign_provenance
 from asiarch.store.queries import (
     add_evaluation_rows,
     add_experiment,
     analyses_of,
+    code_hash,
     edit_credit,
     get_or_create_campaign,
     sample_parents,
@@ -57,7 +64,7 @@ from asiarch.store.schema import Campaign, Experiment, GateAttempt, LedgerEntry,
 
 SCREEN, CONFIRM = "screen", "confirm"
 SECONDS_PER_HOUR = 3600.0
-IN_FLIGHT = ("proposed", "trained", "promoted")
+IN_FLIGHT = ("proposing", "proposed", "trained", "promoted")
 
 
 @dataclass
@@ -102,8 +109,6 @@ def run_campaign(
     engineer = Engineer(config, executor, repairer=researcher)
     analyst = Analyst(config, judge=fitness_judge)
     novelty = NoveltyFilter(config.novelty, judge=repeat_judge)
-    with store.session() as session:
-        novelty.load_history(session, session.get(Campaign, campaign_id))
     references = reference_results(config, SCREEN, executor)
     view("references", stage=SCREEN, names=sorted(references))
     directory = Path(config.campaign.work_dir) / name
@@ -111,36 +116,38 @@ def run_campaign(
     started = time.monotonic()
     deadline = wall_clock_deadline(store, campaign_id, config, started)
     summary = CampaignSummary(name, stop_reason="")
+    me = join_campaign(store, campaign_id, config)
     batch_started: float | None = None
     try:
-        while True:
-            batch_started = time.monotonic()
-            if wait_while_paused(store, campaign_id, config, view) == "stopping":
-                summary.stop_reason = "stopped by `asiarch stop`"
-                break
-            check_deadline(deadline)
-            batch = in_flight(store, campaign_id)[:batch_size]  # a resumed campaign finishes these first
-            if not batch:
-                summary.stop_reason = budget_exhausted(store, campaign_id, config) or ""
-                if summary.stop_reason:
+        with Heartbeat(store, me, config.campaign.heartbeat_s):
+            while True:
+                batch_started = time.monotonic()
+                if wait_while_paused(store, campaign_id, config, view) == "stopping":
+                    summary.stop_reason = "stopped by `asiarch stop`"
                     break
-                room = min(batch_size, config.campaign.max_experiments - count_experiments(store, campaign_id))
-                proposals = (propose(store, campaign_id, config, researcher, novelty, retrieve, view, deadline)
-                             for _ in range(room))
-                batch = [flight for flight in proposals if flight is not None]  # rejected ones are stored, not flown
-            to_train = [flight for flight in batch
-                        if flight.status == "proposed" and gate(store, engineer, flight, directory, view, deadline)]
-            summary.training_wall_s += train(store, config, executor, to_train, SCREEN, references, view, deadline)
-            for flight in batch:
-                analyse(store, config, analyst, flight, references, retrieve, view)
-                if flight.status == "promoted":
-                    summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view,
-                                                       deadline)
-            with store.session() as session:
-                update_insights(session, session.get(Campaign, campaign_id))
-            record_batch(store, campaign_id, batch_started)
-            batch_started = None
-            view("batch", done=count_experiments(store, campaign_id), budget=config.campaign.max_experiments)
+                check_deadline(deadline)
+                batch = claim_in_flight(store, campaign_id, me, config)[:batch_size]  # resumed work comes first
+                if not batch:
+                    summary.stop_reason = budget_exhausted(store, campaign_id, config) or ""
+                    if summary.stop_reason:
+                        break
+                    batch = reserve(store, campaign_id, me, config, batch_size)
+                for flight in batch:
+                    if flight.status == "proposing":
+                        propose(store, config, researcher, novelty, flight, retrieve, view, deadline)
+                to_train = [flight for flight in batch
+                            if flight.status == "proposed" and gate(store, engineer, flight, directory, view, deadline)]
+                summary.training_wall_s += train(store, config, executor, to_train, SCREEN, references, view, deadline)
+                for flight in batch:
+                    analyse(store, config, analyst, flight, references, retrieve, view)
+                    if flight.status == "promoted":
+                        summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view,
+                                                           deadline)
+                with store.session() as session:
+                    update_insights(session, lock_campaign(session, campaign_id))
+                record_batch(store, campaign_id, batch_started)
+                batch_started = None
+                view("batch", done=count_experiments(store, campaign_id), budget=config.campaign.max_experiments)
     except OutOfTime as out:
         summary.training_wall_s += out.wall_s
         record_batch(store, campaign_id, batch_started)
@@ -151,7 +158,7 @@ def run_campaign(
         record_batch(store, campaign_id, batch_started)
         summary.stop_reason = "interrupted (Ctrl-C); experiments in flight resume with `asiarch run --campaign`"
     finally:
-        close_campaign(store, campaign_id)
+        leave_campaign(store, campaign_id, me, config)
     summary.wall_s = time.monotonic() - started
     summary.experiments = count_experiments(store, campaign_id)
     summary.by_status = status_totals(store, campaign_id)
@@ -170,17 +177,34 @@ class Flight:
 
 
 def open_campaign(store: Store, name: str, config: Config) -> int:
-    """The campaign's id; a new one records its config and provenance, an old one is set running again."""
-    with store.session() as session:
-        campaign = get_or_create_campaign(session, name, config.model_dump(mode="json"), campaign_provenance())
-        campaign.state, campaign.ended_at = "running", None
-        return campaign.id
+    """The campaign's id; a new one records its config and provenance. Two orchestrators creating the same
+    campaign at once both get the one that was created first."""
+    try:
+        with store.session() as session:
+            return get_or_create_campaign(session, name, config.model_dump(mode="json"), campaign_provenance()).id
+    except IntegrityError:  # the other one committed it between our look and our insert
+        with store.session() as session:
+            return get_or_create_campaign(session, name).id
 
 
-def close_campaign(store: Store, campaign_id: int) -> None:
+def join_campaign(store: Store, campaign_id: int, config: Config) -> int:
+    """Register this process as one of the campaign's orchestrators; the first to join sets a stopped or
+    finished campaign running again (one joining others leaves their pause or stop in force)."""
     with store.session() as session:
-        campaign = session.get(Campaign, campaign_id)
-        campaign.state, campaign.ended_at = "finished", utcnow()
+        campaign = lock_campaign(session, campaign_id)
+        if not live_orchestrators(session, campaign_id, config.campaign.lease_s):
+            campaign.state, campaign.ended_at = "running", None
+        return register(session, campaign_id)
+
+
+def leave_campaign(store: Store, campaign_id: int, orchestrator_id: int, config: Config) -> None:
+    """This orchestrator is done; the last one to leave marks the campaign finished."""
+    with store.session() as session:
+        campaign = lock_campaign(session, campaign_id)
+        retire(session, orchestrator_id)
+        session.flush()
+        if not live_orchestrators(session, campaign_id, config.campaign.lease_s):
+            campaign.state, campaign.ended_at = "finished", utcnow()
 
 
 def wall_clock_deadline(store: Store, campaign_id: int, config: Config, now: float) -> float | None:
@@ -242,20 +266,20 @@ def status_totals(store: Store, campaign_id: int) -> dict[str, int]:
         return totals
 
 
-def in_flight(store: Store, campaign_id: int) -> list[Flight]:
-    """Experiments whose last committed step was not their last: what a resumed campaign finishes first."""
+def claim_in_flight(store: Store, campaign_id: int, orchestrator_id: int, config: Config) -> list[Flight]:
+    """Experiments whose last committed step was not their last and that no other live orchestrator holds,
+    claimed for this one: what a resumed campaign finishes first."""
     with store.session() as session:
+        lock_campaign(session, campaign_id)
         rows = session.scalars(
             select(Experiment)
             .where(Experiment.campaign_id == campaign_id, Experiment.status.in_(IN_FLIGHT))
             .order_by(Experiment.id)
         )
-        flights = []
-        for row in rows:
-            if row.status == "promoted" and any(a.stage == CONFIRM for a in analyses_of(session, row.id)):
-                continue
-            flights.append(Flight(row.id, row.status))
-        return flights
+        unfinished = [row for row in rows if not (
+            row.status == "promoted" and any(a.stage == CONFIRM for a in analyses_of(session, row.id)))]  # fmt: skip
+        mine = claim(session, campaign_id, orchestrator_id, unfinished, config.campaign.lease_s)
+        return [Flight(row.id, row.status) for row in mine]
 
 
 @dataclass(frozen=True)
@@ -282,17 +306,29 @@ class BudgetUse:
 def budget_use(session: Session, campaign_id: int) -> BudgetUse:
     """Experiments proposed, campaign wall-clock, ledger CPU/GPU-hours and LLM dollars so far."""
     rows = session.execute(
-        select(LedgerEntry.stage, LedgerEntry.cpu_s, LedgerEntry.gpu_s, LedgerEntry.wall_s).where(
-            LedgerEntry.campaign_id == campaign_id
-        )
+        select(LedgerEntry.stage, LedgerEntry.cpu_s, LedgerEntry.gpu_s, LedgerEntry.wall_s, LedgerEntry.created_at)
+        .where(LedgerEntry.campaign_id == campaign_id)
     ).all()
+    batches = [(row.created_at.timestamp() - row.wall_s, row.created_at.timestamp()) for row in rows
+               if row.stage == "campaign"]
     return BudgetUse(
         experiments=proposals_made(session, campaign_id),
-        hours=sum(wall for stage, _, _, wall in rows if stage == "campaign") / SECONDS_PER_HOUR,
-        cpu_hours=sum(cpu for _, cpu, _, _ in rows) / SECONDS_PER_HOUR,
-        gpu_hours=sum(gpu for _, _, gpu, _ in rows) / SECONDS_PER_HOUR,
+        hours=covered_seconds(batches) / SECONDS_PER_HOUR,
+        cpu_hours=sum(row.cpu_s for row in rows) / SECONDS_PER_HOUR,
+        gpu_hours=sum(row.gpu_s for row in rows) / SECONDS_PER_HOUR,
         llm_usd=llm_dollars(session, campaign_id),
     )
+
+
+def covered_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of (start, end) intervals: the campaign's wall-clock when several orchestrators'
+    batches overlap (one orchestrator's batches never do, so then it is their sum)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def budget_exhausted(store: Store, campaign_id: int, config: Config) -> str | None:
@@ -333,77 +369,87 @@ def choose_parents(session: Session, campaign: Campaign, config: Config, index: 
     return parent, references, draw
 
 
+def reserve(store: Store, campaign_id: int, orchestrator_id: int, config: Config, count: int) -> list[Flight]:
+    """Up to ``count`` numbered slots for new proposals, each with its parent and references drawn and recorded
+    (``proposing``), taken under the campaign's lock: orchestrators sharing the campaign never exceed the
+    experiment budget nor draw the same slot, and a slot whose proposal was cut short is proposed again, from the
+    same draw, on resume."""
+    with store.session() as session:
+        campaign = lock_campaign(session, campaign_id)
+        first = proposals_made(session, campaign_id)
+        flights = []
+        for index in range(first, min(first + count, config.campaign.max_experiments)):
+            parent, references, draw = choose_parents(session, campaign, config, index)
+            experiment = add_experiment(
+                session, campaign, f"proposal-{index}", "",
+                parents=[parent] if isinstance(parent, int) else [],
+                references=[r for r in references if isinstance(r, int)],
+                status="proposing", decision={**draw, "index": index}, claimed_by=orchestrator_id,
+            )  # fmt: skip
+            flights.append(Flight(experiment.id, "proposing"))
+        return flights
+
+
 def propose(
     store: Store,
-    campaign_id: int,
     config: Config,
     researcher: Researcher,
     novelty: NoveltyFilter,
+    flight: Flight,
     retrieve: Retriever | None,
     view: View,
     deadline: float | None = None,
-) -> Flight | None:
-    """One proposal, recorded: ``proposed`` when new, ``rejected`` (with what it repeats) otherwise."""
+) -> None:
+    """The researcher's proposal for a reserved slot, recorded: ``proposed`` when new, ``rejected`` (with what it
+    repeats) otherwise, ``failed`` when the researcher fails. Novelty is judged against every proposal the
+    campaign has stored, other orchestrators' included."""
     check_deadline(deadline)
     with store.session() as session:
-        campaign = session.get(Campaign, campaign_id)
-        index = proposals_made(session, campaign_id)
-        parent, references, draw = choose_parents(session, campaign, config, index)
+        row = session.get(Experiment, flight.id)
+        campaign = row.campaign
+        draw = dict(row.decision)
+        index, parent, references = draw["index"], draw["parent"], draw["references"]
         credit = {key: Credit(mean, count) for key, (mean, count) in edit_credit(session, campaign, SCREEN).items()}
         context = build_context(
             session, campaign, parent, references, retrieve=retrieve, credit=credit, seed=config.campaign.seed + index
         )
+        novelty.load_history(session, campaign)
     try:
         proposal = researcher.propose(context)
     except Exception as exc:  # noqa: BLE001 - a researcher failure is recorded like any other failure
         proposal = Proposal(name=f"proposal-{index}", motivation="", code="", parents=(str(parent),))
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return _record(store, campaign_id, proposal, parent, references, draw, researcher.kind, "failed", "researcher",
-                       reason, view)
+        _record(store, flight, proposal, draw, researcher.kind, "failed", "researcher", reason, view)
+        return
     verdict = novelty.judge(proposal)
     draw["novelty"] = {"novel": verdict.novel, "repeats": verdict.repeats, "reason": verdict.reason,
                        "structure": verdict.structure_similarity, "motivation": verdict.motivation_similarity}
     if not verdict.novel:
-        return _record(store, campaign_id, proposal, parent, references, draw, researcher.kind, "rejected", "novelty",
-                       verdict.reason, view)
-    flight = _record(store, campaign_id, proposal, parent, references, draw, researcher.kind, "proposed", None, None,
-                     view)
+        _record(store, flight, proposal, draw, researcher.kind, "rejected", "novelty", verdict.reason, view)
+        return
+    _record(store, flight, proposal, draw, researcher.kind, "proposed", None, None, view)
     novelty.remember(flight.id, proposal)
-    return flight
 
 
 def _record(
     store: Store,
-    campaign_id: int,
+    flight: Flight,
     proposal: Proposal,
-    parent: object,
-    references: list,
     draw: dict,
     kind: str,
     status: str,
     gate: str | None,
     reason: str | None,
     view: View,
-) -> Flight | None:
+) -> None:
     with store.session() as session:
-        experiment = add_experiment(
-            session,
-            session.get(Campaign, campaign_id),
-            proposal.name,
-            proposal.code,
-            parents=[parent] if isinstance(parent, int) else [],
-            references=[r for r in references if isinstance(r, int)],
-            spec=proposal.spec,
-            motivation=proposal.motivation,
-            operator=proposal.operator,
-            researcher=kind,
-            status=status,
-            failure_gate=gate,
-            failure_reason=reason,
-            decision=draw,
-        )
+        experiment = session.get(Experiment, flight.id)
+        experiment.name, experiment.code, experiment.code_hash = proposal.name, proposal.code, code_hash(proposal.code)
+        experiment.spec, experiment.motivation, experiment.operator = proposal.spec, proposal.motivation, proposal.operator
+        experiment.researcher, experiment.status, experiment.decision = kind, status, draw
+        experiment.failure_gate, experiment.failure_reason = gate, reason
+        flight.status = status
         view(status, id=experiment.id, name=proposal.name, reason=reason)
-        return Flight(experiment.id, status) if status == "proposed" else None
 
 
 def gate(
@@ -585,6 +631,7 @@ def analyse(
         )
         record_analysis(session, row, SCREEN, result)
         row.fitness = result.fitness
+        lock_campaign(session, row.campaign_id)  # orchestrators sharing the campaign count promotions in turn
         promoted = session.scalars(
             select(Experiment.id).where(Experiment.campaign_id == row.campaign_id,
                                         Experiment.status.in_(("promoted", "discovery")))

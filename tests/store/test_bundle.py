@@ -22,6 +22,7 @@ from asiarch.store.schema import (
     LedgerEntry,
     Lineage,
     LLMCall,
+    Orchestrator,
 )
 
 COUNTED = (Experiment, Lineage, Evaluation, Analysis, Insight, GateAttempt, LLMCall, LedgerEntry, CognitionEntry)
@@ -60,6 +61,10 @@ def fill(session):
         _evaluate(session, experiment, base)
         session.add(Analysis(experiment_id=experiment.id, stage="screen", fitness=experiment.fitness,
                              deltas={"mqar": base - 0.5}, fields={"weaknesses": ["lm"]}, text=f"{experiment.name}"))  # fmt: skip
+    holder = Orchestrator(campaign_id=campaign.id, host="node-1", pid=4242)  # store bookkeeping: not exported
+    session.add(holder)
+    session.flush()
+    window.claimed_by = holder.id
     session.add(Analysis(experiment_id=cross.id, stage="confirm", fitness=1.5,
                          significance={"p_value": 0.004, "p_corrected": 0.012}))  # fmt: skip
     for round_ in range(2):
@@ -125,6 +130,8 @@ def test_exported_bundle_imports_into_an_empty_store_as_the_same_campaign(store,
             assert board(session, "original") == original_board
             assert [name for name, _, _ in original_board] == ["cross", "delta window/v2", "tie", "deltanet", "gla"]
             assert lineage(session, "original") == original_lineage
+            assert session.scalar(select(func.count()).select_from(Orchestrator)) == 0
+            assert not session.scalars(select(Experiment.claimed_by).where(Experiment.claimed_by.is_not(None))).all()
             assert original_lineage["cross"] == (("delta window/v2", "deltanet"), ())
             assert original_lineage["delta window/v2"] == (("deltanet",), ("gla",))
             export_bundle(session, find_campaign(session, "original"), tmp_path / "again")

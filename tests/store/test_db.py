@@ -73,7 +73,8 @@ def test_a_version_1_store_opens_with_campaign_state_and_gate_attempts(tmp_path)
         experiment = session.query(Experiment).one()
         assert experiment.decision == {} and experiment.fitness == 0.25
         session.add(GateAttempt(experiment_id=experiment.id, round=0, operator="seed", code="x", verdicts=[]))
-        assert session.query(SchemaVersion).one().version == schema_version() == 2
+        assert experiment.claimed_by is None
+        assert session.query(SchemaVersion).one().version == schema_version() == 3
     store.close()
 
 

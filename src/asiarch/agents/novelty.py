@@ -52,9 +52,9 @@ from asiarch.store.schema import Campaign
 Judge = Callable[[Proposal, str], bool]
 """(proposal, the earlier experiment as text: name, motivation, code) -> True when the proposal repeats it."""
 
-HISTORY_SKIPPED_STATUSES = ("rejected", "interrupted")
-"""Not remembered from the store: a rejected proposal repeats something already remembered, and an
-interrupted one never ran, so proposing it again is legitimate."""
+HISTORY_SKIPPED_STATUSES = ("proposing", "rejected", "interrupted")
+"""Not remembered from the store: a slot still being proposed has no code yet, a rejected proposal repeats
+something already remembered, and an interrupted one never ran, so proposing it again is legitimate."""
 MOTIVATION_CHUNK_WORDS = 96
 """MiniLM reads at most 256 word pieces; longer motivations are embedded in chunks of this many words
 (about 200 pieces in technical prose) and the chunk vectors averaged, so the whole text counts."""

@@ -105,7 +105,7 @@ class BaselineCache:
             "stage": stage_name,
             "references": {name: [(label, r.to_dict()) for label, r in rows] for name, rows in results.items()},
         }
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # orchestrators sharing a machine may save at once
         tmp.write_text(json.dumps(payload))
         tmp.replace(path)
         return path

@@ -216,6 +216,24 @@ class CampaignConfig(Strict):
     seed: int = Field(0, description="Seed of the campaign's random draws (each draw is recorded).")
     work_dir: Path = Field(Path("runs"), description="Where candidate files are written, one folder per campaign.")
     poll_s: float = Field(2.0, gt=0, description="How often a paused campaign checks whether it may go on.")
+    heartbeat_s: float = Field(
+        10.0, gt=0, description="How often a running orchestrator tells others sharing the campaign it is alive."
+    )
+    lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="Silence after which an orchestrator on another machine counts as dead and its experiments in "
+        "flight are taken over (one on this machine is checked by its process id at once).",
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_heartbeats(self) -> CampaignConfig:
+        if self.lease_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                f"campaign.lease_s ({self.lease_s:g}) must be at least twice campaign.heartbeat_s "
+                f"({self.heartbeat_s:g}), or live orchestrators would look dead; raise lease_s"
+            )
+        return self
 
 
 class AnalystConfig(Strict):

@@ -136,11 +136,16 @@ def _rows(session: Session, table: _Table, campaign: Campaign, experiment_ids: l
     return session.scalars(query.order_by(model.id))
 
 
+LOCAL_COLUMNS = ("campaign_id", "claimed_by")
+"""Left out of a bundle: the campaign link (a bundle is one campaign) and which orchestrator held an experiment
+(bookkeeping of the store that ran it, meaningless in another)."""
+
+
 def _row(item: Base) -> dict[str, Any]:
-    """Every column but the campaign link (the bundle is one campaign), times as ISO 8601 text."""
+    """Every column but the store-local ones, times as ISO 8601 text."""
     row = {}
     for column in item.__table__.columns:
-        if column.name == "campaign_id":
+        if column.name in LOCAL_COLUMNS:
             continue
         value = getattr(item, column.name)
         row[column.name] = value.isoformat() if isinstance(value, datetime) else value

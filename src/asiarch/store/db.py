@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from asiarch.store.schema import Base, GateAttempt, SchemaVersion
+from asiarch.store.schema import Base, GateAttempt, Orchestrator, SchemaVersion
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 """How long a writer waits for another process's write transaction before giving up."""
@@ -39,7 +39,13 @@ def _campaign_state_and_gate_attempts(connection: Connection) -> None:
     GateAttempt.__table__.create(connection)
 
 
-MIGRATIONS: list[Migration] = [_campaign_state_and_gate_attempts]
+def _orchestrator_claims(connection: Connection) -> None:
+    """v2 → v3: several orchestrators may share a campaign; each claims the experiments it works on."""
+    Orchestrator.__table__.create(connection)
+    connection.exec_driver_sql("ALTER TABLE experiment ADD COLUMN claimed_by INTEGER REFERENCES orchestrator(id)")
+
+
+MIGRATIONS: list[Migration] = [_campaign_state_and_gate_attempts, _orchestrator_claims]
 """Upgrades from version i to i + 1, in order. Version 1 is the first released schema."""
 BASE_VERSION = 1
 

@@ -13,9 +13,13 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-STATUSES = ("proposed", "rejected", "failed", "trained", "analysed", "promoted", "discovery", "imported", "interrupted")
-"""An experiment's life: proposed → rejected (novelty) | failed (gates, training) | trained → analysed →
-promoted → discovery; ``imported`` from another system; ``interrupted`` when a campaign died mid-flight."""
+STATUSES = (
+    "proposing", "proposed", "rejected", "failed", "trained", "analysed", "promoted", "discovery", "imported",
+    "interrupted",
+)  # fmt: skip
+"""An experiment's life: proposing (its slot and parents drawn, the researcher at work) → proposed → rejected
+(novelty) | failed (gates, training) | trained → analysed → promoted → discovery; ``imported`` from another
+system; ``interrupted`` when a campaign died mid-flight."""
 
 
 def utcnow() -> datetime:
@@ -67,6 +71,8 @@ class Experiment(Base):
     fitness: Mapped[float | None] = mapped_column(Float)
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """How it came to be: the parent-sampling draw (strategy, seed, pool, choice) and the novelty verdict."""
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("orchestrator.id"))
+    """The orchestrator working on it while it is in flight; another may take it over once that one is gone."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -196,6 +202,21 @@ class LedgerEntry(Base):
     gpu_s: Mapped[float] = mapped_column(Float, default=0.0)
     wall_s: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Orchestrator(Base):
+    """One `asiarch run` process working on a campaign. Several may share a campaign (and a PostgreSQL store);
+    each claims the experiments it works on, and its heartbeat tells the others whether it is still alive."""
+
+    __tablename__ = "orchestrator"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SchemaVersion(Base):

@@ -17,7 +17,7 @@ const CHART_MARKERS_MAX = 12;  // series with this few points also get a dot per
 const SVG_NS = "http://www.w3.org/2000/svg";
 const DASH = "—";
 const CAMPAIGN_VIEWS = ["overview", "tree", "leaderboard", "curve"];
-const STATUSES = ["proposed", "rejected", "failed", "trained", "analysed", "promoted", "discovery"];
+const STATUSES = ["proposing", "proposed", "rejected", "failed", "trained", "analysed", "promoted", "discovery"];
 const STATUS_COLOURS = {
   proposed: "#9aa5b1", rejected: "#c9ced6", failed: "#8c959f", trained: "#74a9cf",
   analysed: "#2b8cbe", promoted: "#2da44e", discovery: "#d4a017",
