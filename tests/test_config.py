@@ -69,3 +69,15 @@ def test_workers_default_to_usable_cores_per_job():
 def test_a_lease_shorter_than_two_heartbeats_is_refused():
     with pytest.raises(ConfigError, match=r"campaign.lease_s \(15\) must be at least twice campaign.heartbeat_s"):
         load_config(None, ["campaign.lease_s=15", "campaign.heartbeat_s=10"])
+
+
+def test_the_gpu_preset_trains_every_stage_on_cuda_and_adds_a_scale_stage():
+    config = load_config(ROOT / "configs" / "gpu.yaml")
+    assert sorted(config.stages) == ["confirm", "scale", "screen"]
+    runs = [run for stage in config.stages.values() for run in stage.tasks.values()]
+    assert all(run.train.device == "cuda" and run.train.precision == "bf16" and run.train.kernels for run in runs)
+    scale_lm = config.stage("scale").tasks["lm"]
+    assert (scale_lm.model.n_layers, scale_lm.model.d_model) == (8, 512)
+    tokens = scale_lm.train.steps * scale_lm.train.batch_size * scale_lm.params["seq_len"]
+    assert 2e8 <= tokens <= 5e8  # "a few hundred million tokens"
+    assert config.execution.ray.num_gpus == 1

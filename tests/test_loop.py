@@ -15,6 +15,7 @@ import yaml
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from asiarch.agents.researcher.context import zoo_brief
 from asiarch.agents.researcher.offline.researcher import OfflineResearcher
 from asiarch.cli import app
 from asiarch.cognition.retrieval import open_index
@@ -22,7 +23,7 @@ from asiarch.config import Config, StageConfig
 from asiarch.execute.local import LocalExecutor
 from asiarch.loop import covered_seconds, run_campaign
 from asiarch.store.db import open_store
-from asiarch.store.queries import analyses_of, evaluations_of, find_campaign
+from asiarch.store.queries import add_experiment, analyses_of, evaluations_of, find_campaign, get_or_create_campaign
 from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, GateAttempt, LedgerEntry, Orchestrator
 from tests.helpers import tiny_run
 from tests.postgres import fresh_postgres_database
@@ -200,6 +201,32 @@ def test_the_wall_clock_budget_stops_a_confirm_stage_mid_way_and_resume_confirms
     with store.session() as session:
         stages = [a.stage for a in analyses_of(session, waiting[0].id)]
         assert stages == ["screen", "confirm"]
+
+
+def test_a_discovery_waiting_for_the_scale_stage_is_measured_there_on_resume(tmp_path):
+    config = tiny_config(tmp_path, max_experiments=1)
+    bigger = tiny_run(steps=10)
+    bigger = bigger.model_copy(update={"model": bigger.model.model_copy(update={"d_model": 32})})
+    scale = StageConfig(seeds=2, reference_seeds=2, tasks={"mqar": bigger})
+    config = config.model_copy(update={"stages": {**config.stages, "scale": scale}})
+    store = open_store(config.store)
+    with store.session() as session:
+        campaign = get_or_create_campaign(session, "scaled", config.model_dump(mode="json"))
+        brief = zoo_brief("gated_deltanet")
+        found = add_experiment(session, campaign, "gdn-copy", brief.code, status="discovery", fitness=1.0,
+                               decision={"index": 0, "parent": "zoo:deltanet", "references": []})  # fmt: skip
+    store, summary = run_in_process(config, "scaled")
+    assert summary.stop_reason.startswith("experiment budget reached")
+    with store.session() as session:
+        analysis = [a for a in analyses_of(session, found.id) if a.stage == "scale"]
+        assert len(analysis) == 1 and "p_corrected" in analysis[0].significance
+        rows = [r for r in evaluations_of(session, found.id) if r.stage == "scale"]
+        assert sorted(r.seed for r in rows) == [0, 1]
+        experiment = session.get(Experiment, found.id)
+        assert experiment.status == "discovery" and experiment.stage_reached == "scale"
+    _, again = run_in_process(config, "scaled")  # measured once: nothing is in flight any more
+    with store.session() as session:
+        assert len([a for a in analyses_of(session, found.id) if a.stage == "scale"]) == 1
 
 
 @pytest.mark.pg

@@ -41,6 +41,7 @@ from asiarch.agents.novelty import NoveltyFilter
 from asiarch.agents.researcher.context import Retriever, build_context, zoo_brief
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import TaskSummary, summarise
+from asiarch.bench.trainer import RunResult
 from asiarch.config import CampaignConfig, Config
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
 from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
@@ -62,9 +63,10 @@ from asiarch.store.queries import (
 )
 from asiarch.store.schema import Campaign, Experiment, GateAttempt, LedgerEntry, utcnow
 
-SCREEN, CONFIRM = "screen", "confirm"
+SCREEN, CONFIRM, SCALE = "screen", "confirm", "scale"
 SECONDS_PER_HOUR = 3600.0
-IN_FLIGHT = ("proposing", "proposed", "trained", "promoted")
+IN_FLIGHT = ("proposing", "proposed", "trained", "promoted", "discovery")
+"""Statuses an unfinished experiment can have (promoted and discovery ones only while a stage awaits them)."""
 
 
 @dataclass
@@ -143,6 +145,9 @@ def run_campaign(
                     if flight.status == "promoted":
                         summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view,
                                                            deadline)
+                    if flight.status == "discovery" and SCALE in config.stages:
+                        summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view,
+                                                           deadline, stage=SCALE)
                 with store.session() as session:
                     update_insights(session, lock_campaign(session, campaign_id))
                 record_batch(store, campaign_id, batch_started)
@@ -276,8 +281,8 @@ def claim_in_flight(store: Store, campaign_id: int, orchestrator_id: int, config
             .where(Experiment.campaign_id == campaign_id, Experiment.status.in_(IN_FLIGHT))
             .order_by(Experiment.id)
         )
-        unfinished = [row for row in rows if not (
-            row.status == "promoted" and any(a.stage == CONFIRM for a in analyses_of(session, row.id)))]  # fmt: skip
+        unfinished = [row for row in rows if row.status not in ("promoted", "discovery")
+                      or awaits_stage(session, row, config)]  # fmt: skip
         mine = claim(session, campaign_id, orchestrator_id, unfinished, config.campaign.lease_s)
         return [Flight(row.id, row.status) for row in mine]
 
@@ -538,16 +543,13 @@ def train(
     except OutOfTime as out:
         with store.session() as session:
             for flight in flights:
-                rows = out.partial[str(flight.path)].rows
-                record_compute(session, campaign_of(session, flight), flight.id, stage,
-                               sum(r.cpu_s for _, r in rows), sum(r.wall_s for _, r in rows))
+                record_runs(session, campaign_of(session, flight), flight.id, stage, out.partial[str(flight.path)].rows)
         raise
     for flight in flights:
         evaluation = found[str(flight.path)]
         with store.session() as session:
             row = session.get(Experiment, flight.id)
-            record_compute(session, row.campaign_id, row.id, stage, sum(r.cpu_s for _, r in evaluation.rows),
-                           sum(r.wall_s for _, r in evaluation.rows))
+            record_runs(session, row.campaign_id, row.id, stage, evaluation.rows)
             if evaluation.failures or not evaluation.rows:
                 failure = evaluation.failures[0] if evaluation.failures else None
                 row.status, row.failure_gate = "failed", "training"
@@ -576,9 +578,16 @@ def stored_tasks(session: Session, experiment_id: int, stage: str) -> dict[str, 
 
 
 def record_compute(session: Session, campaign_id: int, experiment_id: int | None, stage: str, cpu_s: float,
-                   wall_s: float) -> None:
+                   wall_s: float, gpu_s: float = 0.0) -> None:
     session.add(LedgerEntry(campaign_id=campaign_id, experiment_id=experiment_id, stage=stage, cpu_s=cpu_s,
-                            wall_s=wall_s))
+                            gpu_s=gpu_s, wall_s=wall_s))
+
+
+def record_runs(session: Session, campaign_id: int, experiment_id: int, stage: str,
+                rows: list[tuple[str, RunResult]]) -> None:
+    """Charge an experiment's training runs (CPU, GPU and wall seconds) to the ledger."""
+    record_compute(session, campaign_id, experiment_id, stage, sum(r.cpu_s for _, r in rows),
+                   sum(r.wall_s for _, r in rows), sum(r.gpu_s for _, r in rows))
 
 
 def _relative(session: Session, key: object, stage: str, config: Config,
@@ -650,23 +659,25 @@ def confirm(
     directory: Path,
     view: View,
     deadline: float | None = None,
+    stage: str = CONFIRM,
 ) -> float:
     """A promoted experiment at the confirm stage (more seeds and tasks), then the discovery test against the
-    strongest rivals of the screen stage. Returns the seconds spent training, the rivals' runs included.
+    strongest rivals of the screen stage; or a discovery at the scale stage (the GPU preset's bigger models),
+    measured and tested the same way. Returns the seconds spent training, the rivals' runs included.
 
-    Past the ``deadline`` the experiment stays ``promoted`` without a confirm analysis: in flight, so a resumed
-    campaign confirms it."""
+    Past the ``deadline`` the experiment keeps its status without an analysis at ``stage``: in flight, so a
+    resumed campaign runs the stage again."""
     check_deadline(deadline)
     began = time.monotonic()
     rivals = strongest_rivals(config, reference_results(config, SCREEN, executor))
-    references = reference_results(config, CONFIRM, executor, rivals, deadline)
-    wall = time.monotonic() - began  # the rivals' confirm runs (the first time only, then cached) are training too
+    references = reference_results(config, stage, executor, rivals, deadline)
+    wall = time.monotonic() - began  # the rivals' runs at this stage (the first time only, then cached) are training
     with store.session() as session:
         row = session.get(Experiment, flight.id)
         proposal = Proposal(row.name, row.motivation, row.code, spec=row.spec)
     if flight.path is None:
         flight.path = write_candidate(proposal, directory)
-    wall += train(store, config, executor, [flight], CONFIRM, references, view, deadline)
+    wall += train(store, config, executor, [flight], stage, references, view, deadline)
     if flight.status == "failed":
         return wall
     ref_tasks = {name: e.tasks for name, e in references.items()}
@@ -676,15 +687,23 @@ def confirm(
             select(Experiment.id).where(Experiment.campaign_id == row.campaign_id,
                                         Experiment.status.in_(("promoted", "discovery")))
         )
-        result = analyst.analyse(stage_name=CONFIRM, candidate=flight.tasks, references=ref_tasks, parent=None,
+        result = analyst.analyse(stage_name=stage, candidate=flight.tasks, references=ref_tasks, parent=None,
                                  siblings=[], edit=summarise_edit("", None, row.code, row.spec, row.operator),
                                  retrieve=None, name=row.name, code=row.code)
-        verdict = discovery(flight.tasks, ref_tasks, config.stage(CONFIRM), len(list(confirmed)), True,
-                            config.analyst)
+        verdict = discovery(flight.tasks, ref_tasks, config.stage(stage), len(list(confirmed)), True, config.analyst)
         result.significance.update(asdict(verdict))
-        record_analysis(session, row, CONFIRM, result)
-        if verdict.is_discovery:
+        record_analysis(session, row, stage, result)
+        if stage == CONFIRM and verdict.is_discovery:
             row.status = flight.status = "discovery"
-        view("confirmed", id=row.id, name=row.name, fitness=result.fitness, discovery=verdict.is_discovery,
-             p=verdict.p_corrected)
+        view("confirmed", id=row.id, name=row.name, stage=stage, fitness=result.fitness,
+             discovery=verdict.is_discovery, p=verdict.p_corrected)
     return wall
+
+
+def awaits_stage(session: Session, row: Experiment, config: Config) -> bool:
+    """Is this experiment waiting for its confirm stage (promoted) or, where the config has one, its scale stage
+    (a discovery)? Such an experiment is still in flight."""
+    stage = {"promoted": CONFIRM, "discovery": SCALE}.get(row.status)
+    if stage is None or stage not in config.stages:
+        return False
+    return not any(a.stage == stage for a in analyses_of(session, row.id))

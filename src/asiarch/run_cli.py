@@ -63,6 +63,9 @@ class LiveView:
                 self.best = (fitness, str(name))
             promoted = " → confirm" if details.get("promoted") else ""
             self.events.append(f"[cyan]analysed[/] #{details['id']} {name}: fitness {fitness:+.2f}{promoted}")
+        elif event == "confirmed" and details.get("stage", "confirm") != "confirm":
+            held = "holds" if details["discovery"] else "does not hold"
+            self.events.append(f"[magenta]{details['stage']}[/] #{details['id']} {name}: {held} (p={details['p']:.3g})")
         elif event == "confirmed":
             self.discoveries += bool(details["discovery"])
             verdict = "[bold green]DISCOVERY[/]" if details["discovery"] else "not a discovery"

@@ -12,8 +12,9 @@ from asiarch.config import Config, OptimConfig
 from tests.helpers import tiny_run
 
 
-def run_once(name: str = "deltanet", seed: int = 0, steps: int = 8, lr: float = 3e-3):
+def run_once(name: str = "deltanet", seed: int = 0, steps: int = 8, lr: float = 3e-3, **train):
     run = tiny_run(steps=steps)
+    run = run.model_copy(update={"train": run.train.model_copy(update=train)})
     task = make_task(run.task, run.params)
     return train_and_evaluate(lambda: reference(name)(16, 2), task, run, lr, seed)
 
@@ -85,3 +86,23 @@ def test_every_default_stage_task_trains_and_scores(stage, label):
     )
     assert result.steps_done == 2 and set(result.splits) == set(task.test_splits())
     assert all(math.isfinite(v) for v in result.splits.values())
+
+
+def test_bf16_autocast_trains_to_a_finite_score_near_fp32():
+    plain, bf16 = run_once(steps=20), run_once(steps=20, precision="bf16")
+    assert not bf16.diverged and all(math.isfinite(loss) for _, loss in bf16.curve)
+    assert bf16.curve != plain.curve  # it really ran in bfloat16
+    assert abs(bf16.curve[-1][1] - plain.curve[-1][1]) < 0.25 * plain.curve[-1][1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error a machine without CUDA gives")
+def test_training_on_cuda_without_a_gpu_is_one_clear_error():
+    with pytest.raises(RuntimeError, match="train.device is cuda but this job's process sees no CUDA device"):
+        run_once(device="cuda")
+    assert run_once(device="auto").gpu_s == 0.0
+
+
+@pytest.mark.slow
+def test_compiled_mixers_train_like_eager_ones():
+    eager, compiled = run_once(steps=6), run_once(steps=6, compile=True)
+    assert [loss for _, loss in compiled.curve] == pytest.approx([loss for _, loss in eager.curve], rel=1e-3)

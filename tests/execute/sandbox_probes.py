@@ -6,6 +6,7 @@ Module-level functions, so a spawned worker can import them; each returns what i
 import os
 import resource
 import socket
+import subprocess
 
 import torch
 
@@ -56,3 +57,9 @@ def signal_parent(target: str, threads: int, report) -> dict:
 def spin(target: str, threads: int, report) -> dict:
     while True:
         pass
+
+
+def start_program(job, threads: int, report) -> dict:
+    """Start the program named in the job's candidate field (a training job, so its settings pick the toolchain)."""
+    completed = subprocess.run([job.candidate, "--version"], capture_output=True, text=True, timeout=60)
+    return {"returncode": completed.returncode, "layers": active_layers()}

@@ -1,14 +1,17 @@
 """The sandbox, probed from inside real worker processes: what it refuses, records and limits."""
 
+import shutil
 import socket
 import threading
 from pathlib import Path
 
 import pytest
 
+from asiarch.bench.stages import TrainingJob
 from asiarch.config import ExecutionConfig, SandboxConfig
 from asiarch.execute.local import LocalExecutor
 from tests.execute import sandbox_probes
+from tests.helpers import tiny_run
 
 
 def run_probe(probe, target: str = "", timeout: float = 60, **sandbox):
@@ -74,3 +77,27 @@ def test_signalling_another_process_is_refused():
 def test_a_cpu_hog_is_stopped_by_its_cpu_time_limit_before_the_wall_clock_one():
     outcome = run_probe(sandbox_probes.spin, timeout=20, cpu_limit_factor=0.1)
     assert "CPU-time limit" in outcome.error and not outcome.timed_out
+
+
+def _training_job(program: str, **train):
+    run = tiny_run()
+    return TrainingJob(program, "mqar", run.model_copy(update={"train": run.train.model_copy(update=train)}), 1e-3, 0)
+
+
+def _start(program: str, **train):
+    pool = LocalExecutor(ExecutionConfig(workers=1, job_timeout_s=120))
+    (outcome,) = pool.run([_training_job(program, **train)], runner=sandbox_probes.start_program)
+    return outcome
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler on this machine")
+def test_a_compiling_job_may_start_its_toolchain_and_nothing_else():
+    allowed = _start("g++", compile=True)
+    assert allowed.error is None and allowed.result["returncode"] == 0, allowed.error
+    refused = _start("sh", compile=True)
+    assert refused.error.startswith("sandbox:") and "start a process" in refused.error
+
+
+def test_a_job_that_does_not_compile_may_start_no_compiler():
+    outcome = _start("g++")
+    assert outcome.error.startswith("sandbox:") and "start a process" in outcome.error

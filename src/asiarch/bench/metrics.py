@@ -40,8 +40,9 @@ def score_split(model: LanguageModel, split: Batch, metric: str, batch_size: int
     correct = 0
     nats = 0.0
     count = 0
+    device = next(model.parameters()).device
     for start in range(0, split.inputs.shape[0], batch_size):
-        part = Batch(split.inputs[start : start + batch_size], split.targets[start : start + batch_size])
+        part = Batch(split.inputs[start : start + batch_size], split.targets[start : start + batch_size]).to(device)
         logits, targets, _ = supervised_logits(model, part)
         if metric == ACCURACY:
             correct += int((logits.argmax(-1) == targets).sum())

@@ -4,6 +4,10 @@ Deliberately plain: AdamW, linear warm-up then cosine decay, gradient clipping, 
 matrices only, loss (and logits) only at supervised positions. Everything that varies between
 runs comes from the config, the seed and the mixer; two runs with the same inputs give the same
 numbers on the same machine (single-threaded CPU kernels are deterministic).
+
+On a GPU (``train.device``) the same loop runs with the model and batches on CUDA, optionally under
+bfloat16 autocast (``train.precision``) and with every mixer compiled (``train.compile``); the
+asiarch.ops calls inside the mixers then use flash-linear-attention's kernels (``train.kernels``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from asiarch.arch.backbone import LanguageModel, MixerFactory
 from asiarch.bench import metrics
 from asiarch.bench.tasks.base import Task
 from asiarch.config import OptimConfig, TaskRunConfig
+from asiarch.ops import kernels
 
 ProgressCallback = Callable[[int, float], None]
 
@@ -41,9 +46,23 @@ class RunResult:
     cpu_s: float
     parameters: int
     mixer_parameters: int
+    gpu_s: float = 0.0
+    """Wall seconds with a GPU held (the whole run, when it trained on CUDA)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def training_device(wanted: str) -> torch.device:
+    """The device a run trains on: ``cuda`` must exist (a clear error otherwise), ``auto`` takes it if it does."""
+    if wanted == "cpu" or (wanted == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            "train.device is cuda but this job's process sees no CUDA device; run it on a GPU node "
+            "(execution.ray.num_gpus: 1) or set train.device to auto or cpu"
+        )
+    return torch.device("cuda")
 
 
 def lr_at(step: int, steps: int, peak: float, optim: OptimConfig) -> float:
@@ -85,9 +104,21 @@ def train_and_evaluate(
 ) -> RunResult:
     """Train a fresh model built around ``mixer_factory`` and score it on the task's test splits."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
+    device = training_device(run.train.device)
+    kernels.use_kernels(run.train.kernels)
     torch.manual_seed(seed)
     model = LanguageModel(task.vocab_size, run.model.d_model, run.model.n_layers, run.model.mlp_ratio, mixer_factory)
+    model.to(device)
+    if run.train.compile:
+        import torch._inductor.config as inductor
+
+        inductor.compile_threads = 1  # a pool of compile workers is more processes than the sandbox admits
+        inductor.cpp.vec_isa_ok = False  # its CPU probe loads a test library in a Python subprocess: not admitted
+        inductor.cpp_cache_precompile_headers = False  # hundreds of MB, past the sandbox's file-size limit
+        for block in model.blocks:
+            block.mixer = torch.compile(block.mixer)
     optimizer = make_optimizer(model, lr, run.optim)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.train.precision == "bf16")
     generator = torch.Generator().manual_seed(seed)
     steps = run.train.steps
     losses: list[float] = []
@@ -95,9 +126,10 @@ def train_and_evaluate(
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, steps, lr, run.optim)
-        batch = task.train_batch(run.train.batch_size, generator)
-        logits, targets, aux = metrics.supervised_logits(model, batch)
-        loss = F.cross_entropy(logits, targets) + aux
+        batch = task.train_batch(run.train.batch_size, generator).to(device)
+        with autocast:
+            logits, targets, aux = metrics.supervised_logits(model, batch)
+            loss = F.cross_entropy(logits.float(), targets) + aux
         value = float(loss.detach())
         if not math.isfinite(value) or value > run.train.divergence_loss:
             diverged = True
@@ -112,7 +144,8 @@ def train_and_evaluate(
     if diverged:
         splits = {name: metrics.worst_value(task.metric) for name in task.test_splits()}
     else:
-        splits = metrics.score_task(model, task.test_splits(), task.metric, run.train.eval_batch_size)
+        with autocast:
+            splits = metrics.score_task(model, task.test_splits(), task.metric, run.train.eval_batch_size)
     return RunResult(
         task=task.name,
         seed=seed,
@@ -125,6 +158,7 @@ def train_and_evaluate(
         diverged=diverged,
         wall_s=time.perf_counter() - wall0,
         cpu_s=time.process_time() - cpu0,
+        gpu_s=time.perf_counter() - wall0 if device.type == "cuda" else 0.0,
         parameters=sum(p.numel() for p in model.parameters()),
         mixer_parameters=sum(p.numel() for block in model.blocks for p in block.mixer.parameters()),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -53,6 +53,18 @@ class TrainConfig(Strict):
     curve_points: int = Field(50, gt=1, description="Points kept of the training-loss curve.")
     divergence_loss: float = Field(
         1e3, gt=0, description="A training loss above this (or non-finite) stops the run as diverged."
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="Where the run trains; auto = CUDA when the job's process sees a GPU, else the CPU."
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16 runs the forward pass and loss under bfloat16 autocast (weights stay fp32)."
+    )
+    compile: bool = Field(False, description="torch.compile every mixer before training (pays off on long GPU runs).")
+    kernels: bool = Field(
+        True,
+        description="On CUDA, route the asiarch.ops delta-rule, gated-delta-rule and (gated) linear-attention calls "
+        "to flash-linear-attention's kernels when installed and usable; off = the pure-PyTorch forms everywhere.",
     )
 
 
@@ -197,6 +209,11 @@ class SandboxConfig(Strict):
     isolate_network: bool = Field(True, description="Put the job in an empty network namespace where permitted.")
     landlock: bool = Field(
         True, description="Use Linux Landlock (where the kernel has it) to refuse writes outside the job directory."
+    )
+    toolchain: list[str] = Field(
+        default_factory=lambda: ["cc", "gcc", "g++", "c++", "openssl", "ldconfig", "ptxas", "cuobjdump", "nvdisasm"],
+        description="Programs a job that compiles (train.compile) or trains on a GPU (Triton) may start; every "
+        "other job may start none. Empty = such jobs cannot compile.",
     )
 
 

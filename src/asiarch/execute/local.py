@@ -196,13 +196,16 @@ class LocalExecutor(DrivenExecutor):
     def _start(self, handle: JobHandle) -> None:
         workdir = workdir_for_job()
         sandbox = self.config.sandbox
+        train = getattr(getattr(handle.job, "run", None), "train", None)  # gate jobs have no training settings
+        on_gpu = train is not None and train.device != "cpu"
         limits = SandboxLimits(
             workdir=str(workdir),
-            memory_bytes=int(sandbox.memory_limit_gb * 2**30),
+            memory_bytes=None if on_gpu else int(sandbox.memory_limit_gb * 2**30),
             cpu_seconds=math.ceil(handle.timeout_s * self.threads * sandbox.cpu_limit_factor),
             file_size_bytes=int(sandbox.file_size_limit_mb * 2**20),
             isolate_network=sandbox.isolate_network,
             landlock=sandbox.landlock,
+            programs=tuple(sandbox.toolchain) if on_gpu or (train is not None and train.compile) else (),
         )
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(

@@ -15,14 +15,22 @@ Layers, outermost first (each is independent; see docs/sandbox.md for what each 
    with gate ``sandbox`` even when the candidate catches the exception.
 
 Which of 3 and 4 are in force depends on the kernel and privileges; ``enter_sandbox`` reports them.
+
+A job that compiles (``train.compile``) or trains on a GPU (Triton builds its kernels and launchers
+with the system's compilers) gets a toolchain: the audit hook lets it start the programs named in
+``sandbox.toolchain`` and nothing else, and Landlock lets it execute beneath their directories.
+A GPU job also has no address-space limit (CUDA reserves far more address space than it uses);
+its memory is bounded by the GPU's. docs/sandbox.md says what this gives up.
 """
 
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -40,6 +48,12 @@ FS_REFER, FS_TRUNCATE = 1 << 13, 1 << 14
 NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 WRITABLE_DEVICES = ("/dev/null",)
+GPU_DEVICE_PATTERNS = ("/dev/nvidia*", "/dev/dri")
+"""Device files a GPU job opens read-write (the NVIDIA driver's control, UVM and per-GPU nodes)."""
+COMPILER_PASS_DIRECTORIES = ("/usr/lib/gcc", "/usr/libexec/gcc")
+DYNAMIC_LOADERS = ("/lib64/ld-linux*.so*", "/lib/ld-linux*.so*", "/lib/*/ld-linux*.so*", "/lib/ld-musl*.so*")
+"""The ELF interpreter a started program needs: the kernel checks execute rights on it too."""
+SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.exec"})
 CPU_HARD_LIMIT_GRACE_S = 5
 PRIVATE_DIRECTORY_VARIABLES = (
     "TMPDIR", "TEMP", "TMP", "HOME", "XDG_CACHE_HOME", "TORCH_HOME", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"
@@ -53,11 +67,14 @@ class SandboxLimits:
     """What one job's worker may use; computed by the executor from the configuration."""
 
     workdir: str
-    memory_bytes: int
+    memory_bytes: int | None
+    """Address-space limit; None for GPU jobs (see the module docstring)."""
     cpu_seconds: int
     file_size_bytes: int
     isolate_network: bool
     landlock: bool
+    programs: tuple[str, ...] = ()
+    """Programs the job may start (by name, e.g. ``g++``): its toolchain, empty for most jobs."""
 
 
 class SandboxViolation(PermissionError):
@@ -86,19 +103,37 @@ def enter_sandbox(limits: SandboxLimits) -> list[str]:
     layers = [_limit_resources(limits), _enter_workdir(limits.workdir)]
     if limits.isolate_network and _unshare_network():
         layers.append("network namespace")
+    programs, executable = _toolchain(limits.programs)
     if limits.landlock:
-        abi = _restrict_with_landlock(limits.workdir)
+        abi = _restrict_with_landlock(limits.workdir, executable)
         if abi:
             layers.append(f"landlock abi {abi}")
-    sys.addaudithook(_AuditHook(os.path.realpath(limits.workdir)))
+    sys.addaudithook(_AuditHook(os.path.realpath(limits.workdir), programs))
     layers.append("audit hook")
     _layers[:] = layers
     return layers
 
 
+def _toolchain(programs: tuple[str, ...]) -> tuple[frozenset[str], list[str]]:
+    """The allowed programs found on PATH (by name), and the directories Landlock must let them execute beneath:
+    theirs, plus where compiler drivers keep their passes (cc1, collect2, ...)."""
+    names, directories = set(), set()
+    for name in programs:
+        path = shutil.which(name)
+        if path is not None:
+            names.add(name)
+            directories.update({os.path.dirname(path), os.path.dirname(os.path.realpath(path))})
+    if names:
+        directories.update(d for d in COMPILER_PASS_DIRECTORIES if os.path.isdir(d))
+        loaders = (os.path.realpath(path) for pattern in DYNAMIC_LOADERS for path in glob.glob(pattern))
+        directories.update(os.path.dirname(path) for path in loaders)
+    return frozenset(names), sorted(directories)
+
+
 def _limit_resources(limits: SandboxLimits) -> str:
+    memory = resource.RLIM_INFINITY if limits.memory_bytes is None else limits.memory_bytes
     for kind, soft, hard in (
-        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        (resource.RLIMIT_AS, memory, memory),
         # The soft CPU limit sends SIGXCPU (reported as such); the hard one, a little later, SIGKILL.
         (resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + CPU_HARD_LIMIT_GRACE_S),
         (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
@@ -135,8 +170,9 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-def _restrict_with_landlock(workdir: str) -> int:
-    """Allow writes only under ``workdir`` (and /dev/null), no execve, no TCP, no outside signals.
+def _restrict_with_landlock(workdir: str, executable: list[str]) -> int:
+    """Allow writes only under ``workdir`` (and /dev/null; GPU device files when a toolchain is given), execve
+    only beneath ``executable``, no TCP, no outside signals.
 
     Returns the Landlock ABI version used, or 0 when the kernel has no Landlock."""
     if platform.system() != "Linux":
@@ -155,8 +191,11 @@ def _restrict_with_landlock(workdir: str) -> int:
         return 0
     try:
         _allow_beneath(syscall, ruleset, workdir, writes)
-        for device in WRITABLE_DEVICES:
+        devices = [*WRITABLE_DEVICES, *(gpu_devices() if executable else [])]
+        for device in devices:
             _allow_beneath(syscall, ruleset, device, FS_WRITE_FILE | (FS_TRUNCATE if abi >= 3 else 0))
+        for directory in executable:
+            _allow_beneath(syscall, ruleset, directory, FS_EXECUTE)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return 0
         if syscall(LANDLOCK_SYSCALLS["restrict_self"], ruleset, 0) != 0:
@@ -207,13 +246,21 @@ PATH_EVENTS = frozenset(
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
+def gpu_devices() -> list[str]:
+    return sorted(path for pattern in GPU_DEVICE_PATTERNS for path in glob.glob(pattern))
+
+
 class _AuditHook:
     """Refuses and records what a candidate may not do; called by the interpreter for every audit event."""
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(self, workdir: str, programs: frozenset[str] = frozenset()) -> None:
         self.workdir = workdir
+        self.programs = programs
+        self.devices = frozenset(WRITABLE_DEVICES) | (frozenset(gpu_devices()) if programs else frozenset())
 
     def __call__(self, event: str, args: tuple) -> None:
+        if event in SPAWN_EVENTS and self._toolchain_program(event, args):
+            return
         if event in REFUSED_EVENTS:
             self._refuse(f"tried to {REFUSED_EVENTS[event]} ({event} {_brief(args)})")
         elif event == "open" and _opens_for_writing(args) and not self._inside(args[0]):
@@ -221,11 +268,19 @@ class _AuditHook:
         elif event in PATH_EVENTS and not all(self._inside(a) for a in args if isinstance(a, (str, bytes))):
             self._refuse(f"tried to change the file system outside its working directory ({event} {_brief(args)})")
 
+    def _toolchain_program(self, event: str, args: tuple) -> bool:
+        """Is this the start of an allowed program? (Popen passes (executable, args, ...); exec and posix_spawn
+        pass (path, args, ...).)"""
+        program = args[0] if args and args[0] is not None else None
+        if program is None and event == "subprocess.Popen" and len(args) > 1 and args[1]:
+            program = args[1][0]
+        return isinstance(program, (str, bytes)) and os.path.basename(os.fsdecode(program)) in self.programs
+
     def _inside(self, path: object) -> bool:
         if not isinstance(path, (str, bytes)):
             return True  # a file descriptor: already open before the sandbox, or opened inside it
         resolved = os.path.realpath(os.fsdecode(path))
-        return resolved in WRITABLE_DEVICES or resolved == self.workdir or resolved.startswith(self.workdir + os.sep)
+        return resolved in self.devices or resolved == self.workdir or resolved.startswith(self.workdir + os.sep)
 
     @staticmethod
     def _refuse(what: str) -> None:

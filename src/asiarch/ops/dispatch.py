@@ -9,7 +9,9 @@ Conventions shared by every op (candidates and the zoo code against them):
     the chunked forms take differences of cumulative sums, and -inf - (-inf) is NaN. For a hard
     reset pass a large negative number (logsigmoid of anything finite already is one).
   * mode="chunk" is the training form (fast, differentiable); mode="recurrent" is the literal per-token
-    recurrence, the ground truth the chunked form (and later a GPU kernel) is tested against.
+    recurrence, the ground truth the chunked form is tested against. On CUDA, mode="chunk" runs
+    flash-linear-attention's kernel for the op where one can run (``asiarch.ops.kernels``), which is
+    tested against the chunked form.
 
 Each op validates its inputs here, because a clear shape error is what lets a generated candidate be
 repaired; the forms themselves assume canonical shapes.
@@ -22,6 +24,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
+from asiarch.ops import kernels
 from asiarch.ops import reference as rec
 from asiarch.ops import reference_chunked as chk
 
@@ -33,6 +36,14 @@ MODES = ("chunk", "recurrent")
 # GLA's sub-chunked intra-chunk work prefers longer chunks.
 CHUNK = 32
 GLA_CHUNK = 64
+
+
+def _on_kernel(op: str, q: Tensor, *args: Tensor, **kwargs: object) -> Tensor | None:
+    """The chunked op computed by its GPU kernel, or None when the PyTorch form must answer."""
+    if not q.is_cuda:
+        return None
+    fast = kernels.kernel(op, q)
+    return None if fast is None else fast(q, *args, **kwargs)
 
 
 def _check_common(q: Tensor, k: Tensor, v: Tensor, mode: str, chunk_size: int) -> None:
@@ -90,6 +101,8 @@ def linear_attention(
     _check_common(q, k, v, mode, chunk_size)
     if mode == "recurrent":
         return rec.linear_attention_recurrent(q, k, v, normalize=normalize, eps=eps)
+    if (out := _on_kernel("linear_attention", q, k, v, normalize=normalize, eps=eps)) is not None:
+        return out
     return chk.linear_attention_chunk(q, k, v, normalize=normalize, eps=eps, chunk_size=chunk_size)
 
 
@@ -110,6 +123,8 @@ def scalar_decay_attention(
     log_decay = _per_token("log_decay", log_decay, q)
     if mode == "recurrent":
         return rec.scalar_decay_attention_recurrent(q, k, v, log_decay)
+    if (out := _on_kernel("scalar_decay_attention", q, k, v, log_decay)) is not None:
+        return out
     return chk.scalar_decay_attention_chunk(q, k, v, log_decay, chunk_size=chunk_size)
 
 
@@ -130,6 +145,8 @@ def gated_linear_attention(
     _check_shape("log_gate", log_gate, tuple(q.shape))
     if mode == "recurrent":
         return rec.gated_linear_attention_recurrent(q, k, v, log_gate)
+    if (out := _on_kernel("gated_linear_attention", q, k, v, log_gate)) is not None:
+        return out
     return chk.gated_linear_attention_chunk(q, k, v, log_gate, chunk_size=chunk_size)
 
 
@@ -150,6 +167,8 @@ def delta_rule(
     _check_shape("beta", beta, tuple(q.shape[:3]))
     if mode == "recurrent":
         return rec.delta_rule_recurrent(q, k, v, beta)
+    if (out := _on_kernel("delta_rule", q, k, v, beta)) is not None:
+        return out
     return chk.delta_rule_chunk(q, k, v, beta, chunk_size=chunk_size)
 
 
@@ -172,6 +191,8 @@ def gated_delta_rule(
     _check_shape("log_decay", log_decay, tuple(q.shape[:3]))
     if mode == "recurrent":
         return rec.gated_delta_rule_recurrent(q, k, v, beta, log_decay)
+    if (out := _on_kernel("gated_delta_rule", q, k, v, beta, log_decay)) is not None:
+        return out
     return chk.gated_delta_rule_chunk(q, k, v, beta, log_decay, chunk_size=chunk_size)
 
 

@@ -37,6 +37,12 @@ class Batch:
     inputs: torch.Tensor
     targets: torch.Tensor
 
+    def to(self, device: torch.device) -> Batch:
+        """The batch on ``device`` (itself when it is there already)."""
+        if self.inputs.device == device:
+            return self
+        return Batch(self.inputs.to(device), self.targets.to(device))
+
 
 class TaskParams(pydantic.BaseModel):
     """Base for every task's parameters: unknown keys are errors, and values are immutable so
