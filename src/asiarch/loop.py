@@ -1,11 +1,12 @@
-"""The campaign: sample → propose → novelty → gates + repair → screen → analyse → promote → confirm → store.
+"""The campaign: sample → propose → novelty → gates + repair → screen → analyse → promote → confirm (→ scale) → store.
 
 `run_campaign` is the whole loop in one function; each step it calls is a small function below it.
 Every step commits what it learned before the next one starts (one transaction each), so a campaign
 killed at any point — Ctrl-C, `asiarch stop`, or `kill -9` — loses nothing: on the next
 `asiarch run --campaign NAME` the experiments that were in flight are picked up where their last
-committed step left them (``proposed`` → gated and trained again, ``trained`` → analysed, ``promoted``
-without a confirm analysis → confirmed), never duplicated. Experiments go through the executor in
+committed step left them (``proposing`` → proposed again from the same draw, ``proposed`` → gated and
+trained again, ``trained`` → analysed, ``promoted`` without a confirm analysis → confirmed, a
+``discovery`` without a scale analysis → scaled, where a scale stage is configured), never duplicated. Experiments go through the executor in
 batches, so all workers train at once.
 
 Several orchestrators (say one per machine, sharing a PostgreSQL store) may run the same campaign: each
@@ -143,11 +144,11 @@ def run_campaign(
                 for flight in batch:
                     analyse(store, config, analyst, flight, references, retrieve, view)
                     if flight.status == "promoted":
-                        summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view,
-                                                           deadline)
+                        summary.training_wall_s += advance(store, config, executor, analyst, flight, CONFIRM,
+                                                           directory, view, deadline)
                     if flight.status == "discovery" and SCALE in config.stages:
-                        summary.training_wall_s += confirm(store, config, executor, analyst, flight, directory, view,
-                                                           deadline, stage=SCALE)
+                        summary.training_wall_s += advance(store, config, executor, analyst, flight, SCALE,
+                                                           directory, view, deadline)
                 with store.session() as session:
                     update_insights(session, lock_campaign(session, campaign_id))
                 record_batch(store, campaign_id, batch_started)
@@ -650,16 +651,16 @@ def analyse(
         view("analysed", id=row.id, name=row.name, fitness=result.fitness, promoted=promote)
 
 
-def confirm(
+def advance(
     store: Store,
     config: Config,
     executor: Executor,
     analyst: Analyst,
     flight: Flight,
+    stage: str,
     directory: Path,
     view: View,
     deadline: float | None = None,
-    stage: str = CONFIRM,
 ) -> float:
     """A promoted experiment at the confirm stage (more seeds and tasks), then the discovery test against the
     strongest rivals of the screen stage; or a discovery at the scale stage (the GPU preset's bigger models),
