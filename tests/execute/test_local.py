@@ -150,3 +150,26 @@ def test_cancelling_from_a_progress_callback_stops_the_job_early():
     )
     outcome = pool.result(handle)
     assert outcome.result is None and outcome.error == "stop at 10"
+
+
+def test_a_worker_that_cannot_be_started_fails_its_job_with_the_reason_and_the_pool_goes_on():
+    script = """
+import os, resource
+from asiarch.config import ExecutionConfig
+from asiarch.execute.local import LocalExecutor
+from tests.execute import sandbox_probes
+pool = LocalExecutor(ExecutionConfig(workers=1))
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 1, hard))
+(starved,) = pool.run(["x"], runner=sandbox_probes.observe)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+(fine,) = pool.run(["x"], runner=sandbox_probes.observe)
+print(starved.error)
+print(fine.error is None and "audit hook" in fine.result["layers"])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    starved, fine = done.stdout.strip().splitlines()[-2:]
+    assert starved.startswith("could not start a worker process for the job (OSError") and "Too many open files" in starved
+    assert fine == "True"

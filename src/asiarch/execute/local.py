@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, Self
 
 from asiarch.config import ExecutionConfig
@@ -207,16 +208,34 @@ class LocalExecutor(DrivenExecutor):
             landlock=sandbox.landlock,
             programs=tuple(sandbox.toolchain) if on_gpu or (train is not None and train.compile) else (),
         )
-        reader, writer = self.context.Pipe(duplex=False)
+        try:
+            reader, writer = self.context.Pipe(duplex=False)
+        except OSError as exc:
+            self._not_started(handle, workdir, exc)
+            return
         process = self.context.Process(
             target=_worker, args=(handle.runner, handle.job, self.threads, limits, writer, os.getpid()), daemon=True
         )
-        _start_with_environment(process, WORKER_ENVIRONMENT)
-        writer.close()
+        try:
+            _start_with_environment(process, WORKER_ENVIRONMENT)
+        except (OSError, RuntimeError) as exc:
+            reader.close()
+            self._not_started(handle, workdir, exc)
+            return
+        finally:
+            writer.close()
         handle.state.update(
             reader=reader, process=process, started=time.monotonic(), workdir=workdir, cpu_seconds=limits.cpu_seconds
         )
         self._running[reader] = handle
+
+    @staticmethod
+    def _not_started(handle: JobHandle, workdir: Path, exc: Exception) -> None:
+        """No worker could be started (no processes, file descriptors or memory left): the job fails with the
+        reason and the pool goes on."""
+        shutil.rmtree(workdir, ignore_errors=True)
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        handle.outcome = JobOutcome(handle.job, None, f"could not start a worker process for the job ({reason})")
 
     def _check_workers(self) -> None:
         """Retire workers that timed out or died; a dead one gets a grace period to flush its messages."""
