@@ -128,6 +128,27 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, args, expected):
     assert len([line for line in result.output.splitlines() if line.strip()]) == 1
 
 
+@pytest.mark.parametrize("command", ["eval", "check"])
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda path: path.write_text(""), "is empty; write a Mixer class"),
+        (lambda path: path.write_bytes(bytes(range(256)) * 8), "is not UTF-8 text"),
+        (lambda path: path.write_bytes(b"# pad\n" * (50 * 2**20 // 6)), "at most 256 KiB (gates.max_source_kb)"),
+        (lambda path: path.mkdir(), "is a directory"),
+    ],
+    ids=["empty", "binary", "50MB", "directory"],
+)
+def test_a_bad_candidate_file_is_one_clear_line_and_nothing_is_written(tmp_path, monkeypatch, command, make, expected):
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path / "candidate.py")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = invoke(command, "candidate.py", "--set", f"cache_dir={tmp_path / 'cache'}")
+    assert result.exit_code == 2 and expected in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def test_eval_stops_at_the_first_failed_gate_before_any_training(tiny_config, tmp_path):
     result = invoke("eval", str(DEFECTS / "leak_roll.py"), "--config", str(tiny_config), "--references", "softmax")
     assert result.exit_code == 2

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from asiarch.agents.engineer import Engineer
+from asiarch.arch.source_gates import source_too_large
 from asiarch.arch.zoo import ZOO
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import ZOO_PREFIX
@@ -72,16 +73,25 @@ def _references(cfg: Config, names: str | None) -> list[str]:
     return chosen
 
 
-def _check_candidate_file(path: Path) -> None:
-    """Reject unreadable or unparsable files before any job starts; the code itself only runs in a worker."""
+def _check_candidate_file(path: Path, cfg: Config) -> None:
+    """Reject unreadable, oversized or unparsable files before any job starts; the code itself only runs in a
+    worker."""
+    limit = cfg.gates.max_source_kb * 1024
     try:
+        size = path.stat().st_size
+        if size > limit:
+            fail(f"candidate file {path}: {source_too_large(size, limit)}")
         source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         fail(f"candidate file {path} does not exist")
     except UnicodeDecodeError:
         fail(f"candidate file {path} is not UTF-8 text; pass a Python source file")
+    except IsADirectoryError:
+        fail(f"candidate file {path} is a directory; pass a Python source file")
     except OSError as exc:
-        fail(f"cannot read candidate file {path}: {exc.strerror}")
+        fail(f"cannot read candidate file {path}: {exc.strerror}; check its permissions")
+    if not source.strip():
+        fail(f"candidate file {path} is empty; write a Mixer class in it (see examples/)")
     try:
         ast.parse(source, filename=str(path))
     except SyntaxError as exc:
@@ -109,7 +119,7 @@ def eval_command(
     cfg = _config(config, overrides)
     stage_cfg = _stage(cfg, stage)
     names = _references(cfg, references)
-    _check_candidate_file(file)
+    _check_candidate_file(file, cfg)
     executor = _executor(cfg)
     _require_gates(cfg, file, executor)
     refs = _reference_results(cfg, names, stage, executor, refresh=False)
@@ -180,7 +190,7 @@ def check(
     if file.startswith(ZOO_PREFIX):
         _references(cfg, file[len(ZOO_PREFIX) :])
     else:
-        _check_candidate_file(Path(file))
+        _check_candidate_file(Path(file), cfg)
     verdicts = Engineer(cfg, _executor(cfg)).check(file)
     console.print(verdict_table(Path(file).name, verdicts))
     if not verdicts[-1].passed:

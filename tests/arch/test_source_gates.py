@@ -72,3 +72,9 @@ def test_parse_and_contract_failures():
     assert contract.gate == "contract" and "no top-level class Mixer" in contract.reason
     _, contract = run_source_gates("class Mixer:\n    def __init__(self, d_model, num_heads):\n        pass\n", "c.py")
     assert not contract.passed and "no forward method" in contract.reason
+
+
+def test_an_oversized_source_fails_the_parse_gate_before_it_is_parsed():
+    verdicts = run_source_gates("# filler\n" * 1000, "generated.py", max_bytes=4096)
+    assert [(v.gate, v.passed) for v in verdicts] == [("parse", False)]
+    assert "at most 4 KiB (gates.max_source_kb)" in verdicts[0].reason

@@ -42,7 +42,10 @@ FORBIDDEN_ATTRIBUTES = frozenset(
 REFLECTION_CALLS = frozenset({"getattr", "setattr", "delattr"})
 
 
-def parse_gate(source: str, filename: str) -> tuple[Verdict, ast.Module | None]:
+def parse_gate(source: str, filename: str, max_bytes: int | None = None) -> tuple[Verdict, ast.Module | None]:
+    size = len(source.encode("utf-8"))
+    if max_bytes is not None and size > max_bytes:
+        return Verdict("parse", False, source_too_large(size, max_bytes)), None
     try:
         tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
@@ -122,9 +125,14 @@ def imports_gate(tree: ast.Module) -> Verdict:
     return Verdict("imports", True, "only allowed imports and no escape hatches")
 
 
-def run_source_gates(source: str, filename: str) -> list[Verdict]:
-    """parse → contract → imports, stopping at the first failure."""
-    verdict, tree = parse_gate(source, filename)
+def source_too_large(size: int, max_bytes: int) -> str:
+    return (f"the source is {size / 1024:,.0f} KiB; a candidate may have at most {max_bytes // 1024:,} KiB "
+            "(gates.max_source_kb)")  # fmt: skip
+
+
+def run_source_gates(source: str, filename: str, max_bytes: int | None = None) -> list[Verdict]:
+    """parse (within ``max_bytes``) → contract → imports, stopping at the first failure."""
+    verdict, tree = parse_gate(source, filename, max_bytes)
     verdicts = [verdict]
     if tree is None:
         return verdicts

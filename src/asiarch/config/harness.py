@@ -143,6 +143,9 @@ def default_stages() -> dict[str, StageConfig]:
 class GatesConfig(Strict):
     """The mechanical checks every candidate passes before it may train (probe sizes and tolerances)."""
 
+    max_source_kb: int = Field(
+        256, gt=0, description="Largest candidate source file, in KiB: a layer is a page or two of code, not megabytes."
+    )
     d_model: int = Field(64, gt=0, description="Width at which a candidate is instantiated for the gates.")
     num_heads: int = Field(2, gt=0, description="Heads passed to the candidate for the gates.")
     causal_seq_len: int = Field(

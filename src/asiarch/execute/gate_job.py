@@ -42,7 +42,7 @@ def check_candidate(path: str, cfg: GatesConfig) -> list[Verdict]:
         cls = reference(name)
         verdicts = [Verdict("load", True, f"reference {name} from the zoo (project source: static gates skipped)")]
         return verdicts + run_layer_gates(lambda: cls(cfg.d_model, cfg.num_heads), cfg)
-    verdicts = run_source_gates(Path(path).read_text(encoding="utf-8"), path)
+    verdicts = run_source_gates(Path(path).read_text(encoding="utf-8"), path, cfg.max_source_kb * 1024)
     if not verdicts[-1].passed:
         return verdicts
     try:
