@@ -17,11 +17,12 @@ from typer.testing import CliRunner
 
 from asiarch.agents.researcher.context import zoo_brief
 from asiarch.agents.researcher.offline.researcher import OfflineResearcher
+from asiarch.budget import covered_seconds
 from asiarch.cli import app
 from asiarch.cognition.retrieval import open_index
 from asiarch.config import Config, StageConfig
 from asiarch.execute.local import LocalExecutor
-from asiarch.loop import covered_seconds, run_campaign
+from asiarch.loop import run_campaign
 from asiarch.store.db import open_store
 from asiarch.store.queries import add_experiment, analyses_of, evaluations_of, find_campaign, get_or_create_campaign
 from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, GateAttempt, LedgerEntry, Orchestrator

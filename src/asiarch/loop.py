@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,13 +42,20 @@ from asiarch.agents.novelty import NoveltyFilter
 from asiarch.agents.researcher.context import Retriever, build_context, zoo_brief
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import TaskSummary, summarise
-from asiarch.bench.trainer import RunResult
-from asiarch.config import CampaignConfig, Config
+from asiarch.budget import (
+    budget_exhausted,
+    check_deadline,
+    proposals_made,
+    record_batch,
+    record_compute,
+    record_runs,
+    wall_clock_deadline,
+)
+from asiarch.config import Config
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
 from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
-from asiarch.llm.ledger import spend
 from asiarch.protocols import Credit, Executor, Proposal, Researcher
-from asiarch.store.claims import Heartbeat, claim, live_orchestrators, lock_campaign, register, retire
+from asiarch.store.claims import Heartbeat, claim, join_campaign, leave_campaign, lock_campaign
 from asiarch.store.db import Store
 from asiarch.store.provenance import campaign_provenance
 from asiarch.store.queries import (
@@ -62,10 +69,9 @@ from asiarch.store.queries import (
     siblings,
     stored_runs,
 )
-from asiarch.store.schema import Campaign, Experiment, GateAttempt, LedgerEntry, utcnow
+from asiarch.store.schema import Campaign, Experiment, GateAttempt
 
 SCREEN, CONFIRM, SCALE = "screen", "confirm", "scale"
-SECONDS_PER_HOUR = 3600.0
 IN_FLIGHT = ("proposing", "proposed", "trained", "promoted", "discovery")
 """Statuses an unfinished experiment can have (promoted and discovery ones only while a stage awaits them)."""
 
@@ -119,7 +125,7 @@ def run_campaign(
     started = time.monotonic()
     deadline = wall_clock_deadline(store, campaign_id, config, started)
     summary = CampaignSummary(name, stop_reason="")
-    me = join_campaign(store, campaign_id, config)
+    me = join_campaign(store, campaign_id, config.campaign.lease_s)
     batch_started: float | None = None
     try:
         with Heartbeat(store, me, config.campaign.heartbeat_s):
@@ -164,7 +170,7 @@ def run_campaign(
         record_batch(store, campaign_id, batch_started)
         summary.stop_reason = "interrupted (Ctrl-C); experiments in flight resume with `asiarch run --campaign`"
     finally:
-        leave_campaign(store, campaign_id, me, config)
+        leave_campaign(store, campaign_id, me, config.campaign.lease_s)
     summary.wall_s = time.monotonic() - started
     summary.experiments = count_experiments(store, campaign_id)
     summary.by_status = status_totals(store, campaign_id)
@@ -193,50 +199,6 @@ def open_campaign(store: Store, name: str, config: Config) -> int:
             return get_or_create_campaign(session, name).id
 
 
-def join_campaign(store: Store, campaign_id: int, config: Config) -> int:
-    """Register this process as one of the campaign's orchestrators; the first to join sets a stopped or
-    finished campaign running again (one joining others leaves their pause or stop in force)."""
-    with store.session() as session:
-        campaign = lock_campaign(session, campaign_id)
-        if not live_orchestrators(session, campaign_id, config.campaign.lease_s):
-            campaign.state, campaign.ended_at = "running", None
-        return register(session, campaign_id)
-
-
-def leave_campaign(store: Store, campaign_id: int, orchestrator_id: int, config: Config) -> None:
-    """This orchestrator is done; the last one to leave marks the campaign finished."""
-    with store.session() as session:
-        campaign = lock_campaign(session, campaign_id)
-        retire(session, orchestrator_id)
-        session.flush()
-        if not live_orchestrators(session, campaign_id, config.campaign.lease_s):
-            campaign.state, campaign.ended_at = "finished", utcnow()
-
-
-def wall_clock_deadline(store: Store, campaign_id: int, config: Config, now: float) -> float | None:
-    """The ``time.monotonic()`` instant at which the campaign's wall-clock budget (what earlier runs used
-    counted) runs out; None without one. Steps check it while they run, not only between batches."""
-    if config.campaign.max_hours is None:
-        return None
-    with store.session() as session:
-        used = budget_use(session, campaign_id).hours
-    return now + (config.campaign.max_hours - used) * SECONDS_PER_HOUR
-
-
-def check_deadline(deadline: float | None) -> None:
-    """Raise ``OutOfTime`` once ``deadline`` has passed: called before a step that would start new work."""
-    if deadline is not None and time.monotonic() >= deadline:
-        raise OutOfTime
-
-
-def record_batch(store: Store, campaign_id: int, batch_started: float | None) -> None:
-    """Charge a batch's wall-clock (also an interrupted one) to the campaign budget; None = already charged."""
-    if batch_started is None:
-        return
-    with store.session() as session:
-        record_compute(session, campaign_id, None, "campaign", 0.0, time.monotonic() - batch_started)
-
-
 def wait_while_paused(store: Store, campaign_id: int, config: Config, view: View) -> str:
     """The campaign's state once it is not paused (``asiarch pause`` from anywhere holds the loop here)."""
     announced = False
@@ -254,14 +216,6 @@ def wait_while_paused(store: Store, campaign_id: int, config: Config, view: View
 def count_experiments(store: Store, campaign_id: int) -> int:
     with store.session() as session:
         return proposals_made(session, campaign_id)
-
-
-def proposals_made(session: Session, campaign_id: int) -> int:
-    """Proposals made by the loop (imported experiments are not the campaign's own)."""
-    query = select(func.count(Experiment.id)).where(
-        Experiment.campaign_id == campaign_id, Experiment.status != "imported"
-    )
-    return session.scalar(query) or 0
 
 
 def status_totals(store: Store, campaign_id: int) -> dict[str, int]:
@@ -286,71 +240,6 @@ def claim_in_flight(store: Store, campaign_id: int, orchestrator_id: int, config
                       or awaits_stage(session, row, config)]  # fmt: skip
         mine = claim(session, campaign_id, orchestrator_id, unfinished, config.campaign.lease_s)
         return [Flight(row.id, row.status) for row in mine]
-
-
-@dataclass(frozen=True)
-class BudgetUse:
-    """What a campaign has spent of each budget, as the budgets count it."""
-
-    experiments: int
-    hours: float
-    cpu_hours: float
-    gpu_hours: float
-    llm_usd: float
-
-    def against(self, budget: CampaignConfig) -> list[tuple[str, float, float | None]]:
-        """(what, used, limit) per budget; a limit of None means no such budget."""
-        return [
-            ("experiments", self.experiments, budget.max_experiments),
-            ("wall-clock hours", self.hours, budget.max_hours),
-            ("CPU-hours", self.cpu_hours, budget.max_cpu_hours),
-            ("GPU-hours", self.gpu_hours, budget.max_gpu_hours),
-            ("LLM dollars", self.llm_usd, budget.max_llm_usd),
-        ]
-
-
-def budget_use(session: Session, campaign_id: int) -> BudgetUse:
-    """Experiments proposed, campaign wall-clock, ledger CPU/GPU-hours and LLM dollars so far."""
-    rows = session.execute(
-        select(LedgerEntry.stage, LedgerEntry.cpu_s, LedgerEntry.gpu_s, LedgerEntry.wall_s, LedgerEntry.created_at)
-        .where(LedgerEntry.campaign_id == campaign_id)
-    ).all()
-    batches = [(row.created_at.timestamp() - row.wall_s, row.created_at.timestamp()) for row in rows
-               if row.stage == "campaign"]
-    return BudgetUse(
-        experiments=proposals_made(session, campaign_id),
-        hours=covered_seconds(batches) / SECONDS_PER_HOUR,
-        cpu_hours=sum(row.cpu_s for row in rows) / SECONDS_PER_HOUR,
-        gpu_hours=sum(row.gpu_s for row in rows) / SECONDS_PER_HOUR,
-        llm_usd=llm_dollars(session, campaign_id),
-    )
-
-
-def covered_seconds(intervals: list[tuple[float, float]]) -> float:
-    """Length of the union of (start, end) intervals: the campaign's wall-clock when several orchestrators'
-    batches overlap (one orchestrator's batches never do, so then it is their sum)."""
-    total, reach = 0.0, float("-inf")
-    for start, end in sorted(intervals):
-        if end > reach:
-            total += end - max(start, reach)
-            reach = end
-    return total
-
-
-def budget_exhausted(store: Store, campaign_id: int, config: Config) -> str | None:
-    """Which budget is used up, if any (experiments, wall-clock, CPU/GPU-hours, LLM dollars)."""
-    with store.session() as session:
-        use = budget_use(session, campaign_id)
-    for what, used, limit in use.against(config.campaign):
-        if limit is not None and used >= limit:
-            if what == "experiments":
-                return f"experiment budget reached ({limit})"
-            return f"{what} budget reached ({used:.2f} of {limit:g})"
-    return None
-
-
-def llm_dollars(session: Session, campaign_id: int) -> float:
-    return sum(agent.cost_usd for agent in spend(session, campaign_id).values())
 
 
 def choose_parents(session: Session, campaign: Campaign, config: Config, index: int) -> tuple[object, list, dict]:
@@ -576,19 +465,6 @@ def campaign_of(session: Session, flight: Flight) -> int:
 def stored_tasks(session: Session, experiment_id: int, stage: str) -> dict[str, TaskSummary]:
     """Task summaries rebuilt from an experiment's evaluation rows (for relatives and resumed experiments)."""
     return summarise(stored_runs(session, experiment_id, stage))
-
-
-def record_compute(session: Session, campaign_id: int, experiment_id: int | None, stage: str, cpu_s: float,
-                   wall_s: float, gpu_s: float = 0.0) -> None:
-    session.add(LedgerEntry(campaign_id=campaign_id, experiment_id=experiment_id, stage=stage, cpu_s=cpu_s,
-                            gpu_s=gpu_s, wall_s=wall_s))
-
-
-def record_runs(session: Session, campaign_id: int, experiment_id: int, stage: str,
-                rows: list[tuple[str, RunResult]]) -> None:
-    """Charge an experiment's training runs (CPU, GPU and wall seconds) to the ledger."""
-    record_compute(session, campaign_id, experiment_id, stage, sum(r.cpu_s for _, r in rows),
-                   sum(r.wall_s for _, r in rows), sum(r.gpu_s for _, r in rows))
 
 
 def _relative(session: Session, key: object, stage: str, config: Config,

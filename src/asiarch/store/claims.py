@@ -43,6 +43,26 @@ def retire(session: Session, orchestrator_id: int) -> None:
     session.get(Orchestrator, orchestrator_id).ended_at = utcnow()
 
 
+def join_campaign(store: Store, campaign_id: int, lease_s: float) -> int:
+    """Register this process as one of the campaign's orchestrators; returns its id. The first to join sets a
+    stopped or finished campaign running again (one joining others leaves their pause or stop in force)."""
+    with store.session() as session:
+        campaign = lock_campaign(session, campaign_id)
+        if not live_orchestrators(session, campaign_id, lease_s):
+            campaign.state, campaign.ended_at = "running", None
+        return register(session, campaign_id)
+
+
+def leave_campaign(store: Store, campaign_id: int, orchestrator_id: int, lease_s: float) -> None:
+    """This orchestrator is done; the last one to leave marks the campaign finished."""
+    with store.session() as session:
+        campaign = lock_campaign(session, campaign_id)
+        retire(session, orchestrator_id)
+        session.flush()
+        if not live_orchestrators(session, campaign_id, lease_s):
+            campaign.state, campaign.ended_at = "finished", utcnow()
+
+
 def live_orchestrators(session: Session, campaign_id: int, lease_s: float) -> list[Orchestrator]:
     """Orchestrators of the campaign that have not ended and whose heartbeat is within the lease."""
     rows = session.scalars(

@@ -19,9 +19,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from asiarch.agents.researcher.context import ZOO_PREFIX, zoo_brief
+from asiarch.budget import budget_use
 from asiarch.cognition.entries import load_base
 from asiarch.config import CampaignConfig
-from asiarch.loop import budget_use
 from asiarch.report.curve import discovery_curve
 from asiarch.store.queries import analyses_of, campaigns, evaluations_of, find_campaign, status_counts
 from asiarch.store.schema import Analysis, Campaign, Experiment, GateAttempt, LedgerEntry, Lineage
