@@ -2,6 +2,7 @@
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -173,3 +174,14 @@ print(fine.error is None and "audit hook" in fine.result["layers"])
     starved, fine = done.stdout.strip().splitlines()[-2:]
     assert starved.startswith("could not start a worker process for the job (OSError") and "Too many open files" in starved
     assert fine == "True"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on the CPU needs a C++ compiler")
+def test_a_compiled_training_job_runs_inside_the_sandbox():
+    run = tiny_run(steps=4)
+    run = run.model_copy(update={"train": run.train.model_copy(update={"compile": True})})
+    pool = LocalExecutor(ExecutionConfig(workers=1, job_timeout_s=600))
+    (outcome,) = pool.run([TrainingJob("zoo:deltanet", "mqar", run, 3e-3, 0)])
+    assert outcome.error is None, outcome.error
+    assert outcome.result["steps_done"] == 4

@@ -201,12 +201,13 @@ class LocalExecutor(DrivenExecutor):
         on_gpu = train is not None and train.device != "cpu"
         limits = SandboxLimits(
             workdir=str(workdir),
-            memory_bytes=None if on_gpu else int(sandbox.memory_limit_gb * 2**30),
+            memory_bytes=int(sandbox.memory_limit_gb * 2**30),
             cpu_seconds=math.ceil(handle.timeout_s * self.threads * sandbox.cpu_limit_factor),
             file_size_bytes=int(sandbox.file_size_limit_mb * 2**20),
             isolate_network=sandbox.isolate_network,
             landlock=sandbox.landlock,
             programs=tuple(sandbox.toolchain) if on_gpu or (train is not None and train.compile) else (),
+            gpu=on_gpu,
         )
         try:
             reader, writer = self.context.Pipe(duplex=False)

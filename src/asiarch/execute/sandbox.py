@@ -67,14 +67,16 @@ class SandboxLimits:
     """What one job's worker may use; computed by the executor from the configuration."""
 
     workdir: str
-    memory_bytes: int | None
-    """Address-space limit; None for GPU jobs (see the module docstring)."""
+    memory_bytes: int
+    """Address-space limit (not applied to GPU jobs: see the module docstring)."""
     cpu_seconds: int
     file_size_bytes: int
     isolate_network: bool
     landlock: bool
     programs: tuple[str, ...] = ()
     """Programs the job may start (by name, e.g. ``g++``): its toolchain, empty for most jobs."""
+    gpu: bool = False
+    """The job trains on a GPU: it may open the GPU's device files and has no address-space limit."""
 
 
 class SandboxViolation(PermissionError):
@@ -105,10 +107,10 @@ def enter_sandbox(limits: SandboxLimits) -> list[str]:
         layers.append("network namespace")
     programs, executable = _toolchain(limits.programs)
     if limits.landlock:
-        abi = _restrict_with_landlock(limits.workdir, executable)
+        abi = _restrict_with_landlock(limits.workdir, executable, limits.gpu)
         if abi:
             layers.append(f"landlock abi {abi}")
-    sys.addaudithook(_AuditHook(os.path.realpath(limits.workdir), programs))
+    sys.addaudithook(_AuditHook(os.path.realpath(limits.workdir), programs, limits.gpu))
     layers.append("audit hook")
     _layers[:] = layers
     return layers
@@ -131,7 +133,7 @@ def _toolchain(programs: tuple[str, ...]) -> tuple[frozenset[str], list[str]]:
 
 
 def _limit_resources(limits: SandboxLimits) -> str:
-    memory = resource.RLIM_INFINITY if limits.memory_bytes is None else limits.memory_bytes
+    memory = resource.RLIM_INFINITY if limits.gpu else limits.memory_bytes
     for kind, soft, hard in (
         (resource.RLIMIT_AS, memory, memory),
         # The soft CPU limit sends SIGXCPU (reported as such); the hard one, a little later, SIGKILL.
@@ -170,9 +172,9 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-def _restrict_with_landlock(workdir: str, executable: list[str]) -> int:
-    """Allow writes only under ``workdir`` (and /dev/null; GPU device files when a toolchain is given), execve
-    only beneath ``executable``, no TCP, no outside signals.
+def _restrict_with_landlock(workdir: str, executable: list[str], gpu: bool) -> int:
+    """Allow writes only under ``workdir`` (and /dev/null; the GPU's device files for a GPU job), execve only
+    beneath ``executable``, no TCP, no outside signals.
 
     Returns the Landlock ABI version used, or 0 when the kernel has no Landlock."""
     if platform.system() != "Linux":
@@ -191,7 +193,7 @@ def _restrict_with_landlock(workdir: str, executable: list[str]) -> int:
         return 0
     try:
         _allow_beneath(syscall, ruleset, workdir, writes)
-        devices = [*WRITABLE_DEVICES, *(gpu_devices() if executable else [])]
+        devices = [*WRITABLE_DEVICES, *(gpu_devices() if gpu else [])]
         for device in devices:
             _allow_beneath(syscall, ruleset, device, FS_WRITE_FILE | (FS_TRUNCATE if abi >= 3 else 0))
         for directory in executable:
@@ -253,10 +255,10 @@ def gpu_devices() -> list[str]:
 class _AuditHook:
     """Refuses and records what a candidate may not do; called by the interpreter for every audit event."""
 
-    def __init__(self, workdir: str, programs: frozenset[str] = frozenset()) -> None:
+    def __init__(self, workdir: str, programs: frozenset[str] = frozenset(), gpu: bool = False) -> None:
         self.workdir = workdir
         self.programs = programs
-        self.devices = frozenset(WRITABLE_DEVICES) | (frozenset(gpu_devices()) if programs else frozenset())
+        self.devices = frozenset(WRITABLE_DEVICES) | (frozenset(gpu_devices()) if gpu else frozenset())
 
     def __call__(self, event: str, args: tuple) -> None:
         if event in SPAWN_EVENTS and self._toolchain_program(event, args):
