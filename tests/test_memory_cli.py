@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+from asiarch.store.claims import join_campaign, leave_campaign
+from asiarch.store.db import open_store
+from asiarch.store.queries import get_or_create_campaign
 from tests.test_cli import invoke
 
 SAMPLE = Path(__file__).parent / "store" / "fixtures" / "asi_arch_sample.json"
@@ -38,3 +41,15 @@ def test_store_commands_fail_with_one_line(tmp_path):
         result = run(store, *args)
         assert result.exit_code == 2 and expected in result.output, (args, result.output)
         assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+
+
+def test_status_shows_the_campaign_state_and_its_live_orchestrators(tmp_path):
+    store_path = tmp_path / "memory.db"
+    store = open_store(store_path)
+    with store.session() as session:
+        campaign_id = get_or_create_campaign(session, "shared").id
+    first = join_campaign(store, campaign_id, lease_s=60)
+    join_campaign(store, campaign_id, lease_s=60)
+    assert "shared: running, 2 orchestrators alive" in run(store_path, "status").output
+    leave_campaign(store, campaign_id, first, lease_s=60)
+    assert "shared: running, 1 orchestrator alive" in run(store_path, "status").output

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from asiarch.cli import ConfigOption, SetOption, _config, app, console, fail
 from asiarch.store.bundle import export_bundle, import_bundle
+from asiarch.store.claims import live_orchestrators
 from asiarch.store.db import Store, StoreError, open_store, open_store_readonly
 from asiarch.store.interchange import (
     InterchangeError,
@@ -57,17 +58,23 @@ def _campaign(session, name: str) -> Campaign:  # noqa: ANN001 - a Session
 
 @app.command()
 def status(campaign: CampaignOption = None, config: ConfigOption = None, overrides: SetOption = None) -> None:
-    """Experiments by status, best fitness and compute spent, per campaign in the store."""
+    """State (with the orchestrators running it), experiments by status, best fitness and compute spent, per
+    campaign in the store."""
+    lease_s = _config(config, overrides).campaign.lease_s
     store = _store(config, overrides)
     table = Table(title="campaigns", title_justify="left")
     for column in ("campaign", "started", "experiments", "by status", "best fitness", "CPU h", "GPU h"):
         table.add_column(column)
+    states: list[str] = []
     with store.session() as session:
         chosen = [_campaign(session, campaign)] if campaign else campaigns(session)
         for item in chosen:
             counts = status_counts(session, item)
             best = leaderboard(session, item, top=1)
             totals = compute_totals(session, item).values()
+            live = len(live_orchestrators(session, item.id, lease_s))
+            states.append(f"{item.name}: {item.state}" + (f", {live} orchestrator{'s' if live > 1 else ''} alive"
+                                                          if live else ""))  # fmt: skip
             table.add_row(
                 item.name,
                 f"{item.started_at:%Y-%m-%d %H:%M}",
@@ -78,6 +85,8 @@ def status(campaign: CampaignOption = None, config: ConfigOption = None, overrid
                 f"{sum(t['gpu_s'] for t in totals) / 3600:.2f}",
             )
     console.print(table if chosen else "the store holds no campaigns yet")
+    for line in states:
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command("leaderboard")
