@@ -178,10 +178,11 @@ print(fine.error is None and "audit hook" in fine.result["layers"])
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on the CPU needs a C++ compiler")
-def test_a_compiled_training_job_runs_inside_the_sandbox():
-    run = tiny_run(steps=4)
-    run = run.model_copy(update={"train": run.train.model_copy(update={"compile": True})})
-    pool = LocalExecutor(ExecutionConfig(workers=1, job_timeout_s=600))
-    (outcome,) = pool.run([TrainingJob("zoo:deltanet", "mqar", run, 3e-3, 0)])
-    assert outcome.error is None, outcome.error
-    assert outcome.result["steps_done"] == 4
+def test_a_compiled_training_job_runs_inside_the_sandbox_and_trains_like_the_eager_one():
+    eager = tiny_run(steps=6)
+    compiled = eager.model_copy(update={"train": eager.train.model_copy(update={"compile": True})})
+    pool = LocalExecutor(ExecutionConfig(workers=2, job_timeout_s=600))
+    plain, fast = pool.run([TrainingJob("zoo:deltanet", "mqar", run, 3e-3, 0) for run in (eager, compiled)])
+    assert fast.error is None, fast.error
+    losses = [[loss for _, loss in outcome.result["curve"]] for outcome in (plain, fast)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3)
