@@ -161,6 +161,7 @@ def _reference_results(
             BaselineCache(cfg.cache_dir),
             job_progress(console, "references"),
             refresh,
+            retries=cfg.execution.reference_retries,
         )
     except ReferenceJobError as exc:
         fail(f"{exc}; the harness itself is broken here, please report it")

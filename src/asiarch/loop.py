@@ -397,7 +397,7 @@ def reference_results(
     cached."""
     chosen = list(config.references) if names is None else names
     return reference_evaluations(chosen, stage, config.stage(stage), executor, BaselineCache(config.cache_dir),
-                                 deadline=deadline)
+                                 deadline=deadline, retries=config.execution.reference_retries)
 
 
 def strongest_rivals(config: Config, screen: dict[str, StageEvaluation]) -> list[str]:

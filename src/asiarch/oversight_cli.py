@@ -286,7 +286,8 @@ def _cached_references(trial: Trial, names: list[str], executor: LocalExecutor) 
     """The references' results on the stage's own seeds: cached on this machine, computed once if not."""
     try:
         return reference_evaluations(names, trial.stage, trial.stage_cfg, executor, BaselineCache(trial.cfg.cache_dir),
-                                     job_progress(console, "references"))  # fmt: skip
+                                     job_progress(console, "references"),
+                                     retries=trial.cfg.execution.reference_retries)  # fmt: skip
     except ReferenceJobError as exc:
         fail(f"{exc}; the harness itself is broken here, please report it")
 

@@ -22,6 +22,9 @@ class JobOutcome:
     error: str | None = None
     detail: str = ""
     timed_out: bool = False
+    worker_lost: bool = False
+    """The worker died from outside the job's own doing (killed, crashed, never started): the job itself may be
+    sound, so it may be run again."""
 
 
 @dataclass(eq=False)

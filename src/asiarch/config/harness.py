@@ -279,6 +279,9 @@ class ExecutionConfig(Strict):
     gate_timeout_s: float = Field(
         300.0, gt=0, description="Wall-clock limit of one candidate's gate run (a hung candidate is killed)."
     )
+    reference_retries: int = Field(
+        2, ge=0, description="Times a reference job whose worker was lost (killed from outside, crashed) runs again."
+    )
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     ray: RayConfig = Field(default_factory=RayConfig)

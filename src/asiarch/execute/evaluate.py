@@ -64,28 +64,38 @@ def evaluate_all(
     on_start: JobsStarted | None = None,
     watch: WatchPlan | None = None,
     deadline: float | None = None,
+    retries: int = 0,
 ) -> tuple[dict[str, Evaluation], float]:
     """Run every (candidate → seeds) request in one pool so all cores stay busy; returns wall seconds too.
 
     With ``watch``, every job's reported losses go through a ``LossWatchdog`` whose floor is the
     leak floor of the job's task, and a job it objects to is cancelled with the watchdog's reason.
     With ``deadline`` (a ``time.monotonic()`` instant), jobs still running then are cancelled and
-    ``OutOfTime`` is raised, so a budget is not overrun by a whole stage."""
+    ``OutOfTime`` is raised, so a budget is not overrun by a whole stage. A job whose worker was lost (killed
+    from outside, crashed) runs again up to ``retries`` times."""
     requested = {located(candidate): candidate for candidate in requests}
     jobs = [job for where, candidate in requested.items() for job in plan_stage(stage, where, requests[candidate])]
     evaluations = {candidate: Evaluation(candidate) for candidate in requests}
     started = time.perf_counter()
     progress = on_start(jobs) if on_start is not None else None
-    handles = [
-        executor.submit(job, run_training_job, _watched(executor, index, job, progress, watch))
-        for index, job in enumerate(jobs)
-    ]
+
+    def submit(index: int) -> JobHandle:
+        return executor.submit(jobs[index], run_training_job, _watched(executor, index, jobs[index], progress, watch))
+
+    waiting = [(index, submit(index), 0) for index in range(len(jobs))]
+    handles = [handle for _, handle, _ in waiting]
     try:
-        for handle in handles:
+        while waiting:
+            index, handle, tries = waiting.pop(0)
             try:
                 outcome = executor.result(handle, None if deadline is None else max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 raise OutOfTime(evaluations, time.perf_counter() - started) from None
+            if outcome.worker_lost and tries < retries:  # run it again where the worker was lost, not the job
+                again = submit(index)
+                handles.append(again)
+                waiting.append((index, again, tries + 1))
+                continue
             target = evaluations[requested[outcome.job.candidate]]
             if outcome.result is None:
                 target.failures.append(outcome)
@@ -137,10 +147,12 @@ def reference_evaluations(
     on_start: JobsStarted | None = None,
     refresh: bool = False,
     deadline: float | None = None,
+    retries: int = 0,
 ) -> dict[str, Evaluation]:
     """The references' results at a stage over ``stage.reference_seeds`` seeds, computing only what is missing.
 
-    Runs that finish are cached even when another fails or the ``deadline`` passes, so the next call resumes."""
+    Runs that finish are cached even when another fails or the ``deadline`` passes, so the next call resumes.
+    A job whose worker was lost runs again up to ``retries`` times before it counts as a harness failure."""
     cached = {} if refresh else cache.load(stage_name, stage, executor.threads)
     seeds = range(stage.reference_seeds)
     requests: dict[str, list[int]] = {}
@@ -151,7 +163,7 @@ def reference_evaluations(
             requests[ZOO_PREFIX + name] = missing
     if requests:
         try:
-            fresh, _ = evaluate_all(requests, stage, executor, on_start, deadline=deadline)
+            fresh, _ = evaluate_all(requests, stage, executor, on_start, deadline=deadline, retries=retries)
         except OutOfTime as out:
             for key, evaluation in out.partial.items():
                 cached.setdefault(key[len(ZOO_PREFIX) :], []).extend(_whole_seeds(evaluation.rows, stage))

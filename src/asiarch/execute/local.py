@@ -236,7 +236,8 @@ class LocalExecutor(DrivenExecutor):
         reason and the pool goes on."""
         shutil.rmtree(workdir, ignore_errors=True)
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        handle.outcome = JobOutcome(handle.job, None, f"could not start a worker process for the job ({reason})")
+        handle.outcome = JobOutcome(handle.job, None, f"could not start a worker process for the job ({reason})",
+                                    worker_lost=True)
 
     def _check_workers(self) -> None:
         """Retire workers that timed out or died; a dead one gets a grace period to flush its messages."""
@@ -251,7 +252,8 @@ class LocalExecutor(DrivenExecutor):
             elif "dead_since" not in handle.state:
                 handle.state["dead_since"] = now
             elif now - handle.state["dead_since"] >= DEATH_GRACE_SECONDS:
-                self._retire(handle, _death_reason(process.exitcode, handle.state["cpu_seconds"]))
+                self._retire(handle, _death_reason(process.exitcode, handle.state["cpu_seconds"]),
+                             lost=process.exitcode != -signal.SIGXCPU)  # over its CPU limit: the job's own doing
 
     def _retire(
         self,
@@ -262,6 +264,7 @@ class LocalExecutor(DrivenExecutor):
         detail: str = "",
         kill: bool = False,
         timed_out: bool = False,
+        lost: bool = False,
     ) -> None:
         process: mp.Process = handle.state["process"]
         if kill:
@@ -271,7 +274,7 @@ class LocalExecutor(DrivenExecutor):
         self._running.pop(reader, None)
         reader.close()
         shutil.rmtree(handle.state["workdir"], ignore_errors=True)
-        handle.outcome = JobOutcome(handle.job, result, error, detail, timed_out)
+        handle.outcome = JobOutcome(handle.job, result, error, detail, timed_out, worker_lost=lost)
 
 
 def index_sink(on_progress: IndexProgress) -> ProgressSink:
