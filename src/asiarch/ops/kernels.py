@@ -90,9 +90,14 @@ def kernel(op: str, like: Tensor) -> Callable[..., Tensor] | None:
     """The kernel adapter for ``op`` (taking the ops' layout) if one should serve tensors like ``like``."""
     if op in _broken or not status(like.device).available:
         return None
+    return _adapter(op)
+
+
+@cache
+def _adapter(op: str) -> Callable[..., Tensor | None]:
+    """Built once per op: ``kernel`` sits on the hot path of every chunked op call on CUDA."""
     module, name = FLA_FUNCTIONS[op]
-    function = getattr(importlib.import_module(module), name)
-    return _guarded(op, ADAPTERS[op](function))
+    return _guarded(op, ADAPTERS[op](getattr(importlib.import_module(module), name)))
 
 
 def _guarded(op: str, adapter: Callable[..., Tensor]) -> Callable[..., Tensor | None]:
@@ -109,7 +114,7 @@ def _guarded(op: str, adapter: Callable[..., Tensor]) -> Callable[..., Tensor | 
 
 
 def _t(x: Tensor) -> Tensor:
-    """(B, H, T, …) ⇄ (B, T, H, …)."""
+    """(B, H, T, …) ⇄ (B, T, H, …), for inputs and per-token gates alike."""
     return x.transpose(1, 2).contiguous()
 
 
@@ -127,7 +132,7 @@ def _linear_attention(function: Callable) -> Callable[..., Tensor]:
 
 def _scalar_decay(function: Callable) -> Callable[..., Tensor]:
     def run(q: Tensor, k: Tensor, v: Tensor, log_decay: Tensor) -> Tensor:
-        o, _ = function(_t(q), _t(k), _t(v), g=log_decay.transpose(1, 2).contiguous().float(), scale=1.0)
+        o, _ = function(_t(q), _t(k), _t(v), g=_t(log_decay).float(), scale=1.0)
         return _t(o).to(v.dtype)
 
     return run
@@ -143,7 +148,7 @@ def _gated_linear(function: Callable) -> Callable[..., Tensor]:
 
 def _delta(function: Callable) -> Callable[..., Tensor]:
     def run(q: Tensor, k: Tensor, v: Tensor, beta: Tensor) -> Tensor:
-        o, _ = function(_t(q), _t(k), _t(v), beta=beta.transpose(1, 2).contiguous().to(q.dtype), scale=1.0)
+        o, _ = function(_t(q), _t(k), _t(v), beta=_t(beta).to(q.dtype), scale=1.0)
         return _t(o).to(v.dtype)
 
     return run
@@ -151,8 +156,7 @@ def _delta(function: Callable) -> Callable[..., Tensor]:
 
 def _gated_delta(function: Callable) -> Callable[..., Tensor]:
     def run(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, log_decay: Tensor) -> Tensor:
-        o, _ = function(_t(q), _t(k), _t(v), g=log_decay.transpose(1, 2).contiguous().float(),
-                        beta=beta.transpose(1, 2).contiguous().to(q.dtype), scale=1.0)  # fmt: skip
+        o, _ = function(_t(q), _t(k), _t(v), g=_t(log_decay).float(), beta=_t(beta).to(q.dtype), scale=1.0)
         return _t(o).to(v.dtype)
 
     return run
