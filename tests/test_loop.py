@@ -8,60 +8,21 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from asiarch.agents.researcher.context import zoo_brief
-from asiarch.agents.researcher.offline.researcher import OfflineResearcher
 from asiarch.budget import covered_seconds
 from asiarch.cli import app
-from asiarch.cognition.retrieval import open_index
-from asiarch.config import Config, StageConfig
-from asiarch.execute.local import LocalExecutor
-from asiarch.loop import run_campaign
+from asiarch.config import StageConfig
 from asiarch.store.db import open_store
 from asiarch.store.queries import add_experiment, analyses_of, evaluations_of, find_campaign, get_or_create_campaign
 from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, GateAttempt, LedgerEntry, Orchestrator
+from tests.campaigns import BUDGET, experiments_of, run_in_process, start_run, tiny_config, wait_for, write_config
 from tests.helpers import tiny_run
 from tests.postgres import fresh_postgres_database
-
-BUDGET = 6
-
-
-def tiny_config(tmp_path: Path, **campaign: object) -> Config:
-    """Two references, one tiny recall task: a whole campaign in about a minute on 2 cores."""
-    stages = {
-        "screen": StageConfig(seeds=1, reference_seeds=2, tasks={"mqar": tiny_run(steps=20)}),
-        "confirm": StageConfig(seeds=2, reference_seeds=2, tasks={"mqar": tiny_run(steps=20)}),
-    }
-    settings = {"max_experiments": BUDGET, "cold_start": 2, "batch_size": 2, "work_dir": str(tmp_path / "runs"),
-                "poll_s": 0.2, **campaign}
-    return Config(
-        stages=stages,
-        references=["deltanet", "gla"],
-        store=str(tmp_path / "campaign.db"),
-        cache_dir=tmp_path / "cache",
-        campaign=settings,
-        analyst={"rivals": ["deltanet", "gla"], "promote_min_fitness": -100.0, "max_promotions": 1},
-        researcher={"windows": [4]},  # the tiny task is 32 tokens long
-    )
-
-
-def write_config(config: Config, path: Path) -> Path:
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    return path
-
-
-def run_in_process(config: Config, name: str = "tiny"):
-    store = open_store(config.store)
-    researcher = OfflineResearcher.from_config(config)
-    with LocalExecutor(config.execution) as executor:
-        summary = run_campaign(config, store, name, researcher, executor, retrieve=open_index(config).search_many)
-    return store, summary
 
 
 def test_a_short_campaign_stores_every_attempt_and_analyses_match_the_evaluations(tmp_path):
@@ -92,53 +53,25 @@ def test_a_short_campaign_stores_every_attempt_and_analyses_match_the_evaluation
         assert session.get(Campaign, campaign.id).state == "finished"
 
 
-def _start(config_path: Path, name: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "asiarch", "run", "--campaign", name, "--config", str(config_path), "--quiet",
-         *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wait_for(condition, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the campaign"
-        time.sleep(0.5)
-
-
-def _experiments(config: Config, name: str) -> list[Experiment]:
-    store = open_store(config.store)
-    try:
-        with store.session() as session:
-            campaign = find_campaign(session, name)
-            if campaign is None:
-                return []
-            return list(session.scalars(select(Experiment).where(Experiment.campaign_id == campaign.id)))
-    finally:
-        store.close()
-
-
 @pytest.mark.slow
 def test_stop_from_another_process_ends_the_run_and_resume_finishes_it(tmp_path):
     config = tiny_config(tmp_path)
     path = write_config(config, tmp_path / "tiny.yaml")
-    process = _start(path, "stoppable")
-    _wait_for(lambda: any(e.status == "analysed" for e in _experiments(config, "stoppable")))
-    stop = subprocess.run([sys.executable, "-m", "asiarch", "stop", "stoppable", "--config", str(path)],
-                          capture_output=True, text=True)
+    process = start_run(path, "stoppable")
+    wait_for(lambda: any(e.status == "analysed" for e in experiments_of(config, "stoppable")))
+    stop = subprocess.run(
+        [sys.executable, "-m", "asiarch", "stop", "stoppable", "--config", str(path)], capture_output=True, text=True
+    )
     assert stop.returncode == 0, stop.stdout + stop.stderr
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     assert "stopped by `asiarch stop`" in output
-    stopped_at = len(_experiments(config, "stoppable"))
+    stopped_at = len(experiments_of(config, "stoppable"))
     assert stopped_at < BUDGET
-    resumed = _start(path, "stoppable")
+    resumed = start_run(path, "stoppable")
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output
-    experiments = _experiments(config, "stoppable")
+    experiments = experiments_of(config, "stoppable")
     assert len(experiments) == BUDGET
     assert not [e for e in experiments if e.status in ("proposed", "trained")]
 
@@ -147,15 +80,15 @@ def test_stop_from_another_process_ends_the_run_and_resume_finishes_it(tmp_path)
 def test_kill_9_in_the_middle_then_resume_loses_and_duplicates_nothing(tmp_path):
     config = tiny_config(tmp_path)
     path = write_config(config, tmp_path / "tiny.yaml")
-    process = _start(path, "killed")
-    _wait_for(lambda: len(_experiments(config, "killed")) >= 3)
+    process = start_run(path, "killed")
+    wait_for(lambda: len(experiments_of(config, "killed")) >= 3)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    before = {e.id: e.status for e in _experiments(config, "killed")}
-    resumed = _start(path, "killed")
+    before = {e.id: e.status for e in experiments_of(config, "killed")}
+    resumed = start_run(path, "killed")
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output
-    experiments = _experiments(config, "killed")
+    experiments = experiments_of(config, "killed")
     assert len(experiments) == BUDGET and set(before) <= {e.id for e in experiments}
     assert not [e for e in experiments if e.status in ("proposed", "trained")]
     kept = [e for e in experiments if e.status not in ("rejected",)]
@@ -171,7 +104,6 @@ def test_kill_9_in_the_middle_then_resume_loses_and_duplicates_nothing(tmp_path)
                 )
             ).all()
             assert len(seeds) == len(set(seeds)), experiment.name
-
 
 
 @pytest.mark.slow
@@ -238,11 +170,11 @@ def test_two_orchestrators_on_one_postgresql_campaign_share_the_work_and_the_bud
     config = config.model_copy(update={"store": fresh_postgres_database(postgres_server),
                                        "execution": config.execution.model_copy(update={"workers": 1})})  # fmt: skip
     path = write_config(config, tmp_path / "shared.yaml")
-    runs = [_start(path, "shared"), _start(path, "shared")]
+    runs = [start_run(path, "shared"), start_run(path, "shared")]
     for run in runs:
         output, _ = run.communicate(timeout=900)
         assert run.returncode == 0, output
-    experiments = _experiments(config, "shared")
+    experiments = experiments_of(config, "shared")
     assert len(experiments) == budget  # the budget holds across both
     assert sorted(e.decision["index"] for e in experiments) == list(range(budget))  # no slot drawn twice
     assert not [e for e in experiments if e.status in ("proposing", "proposed", "trained")]

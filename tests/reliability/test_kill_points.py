@@ -13,7 +13,7 @@ from sqlalchemy import select
 from asiarch.store.db import open_store
 from asiarch.store.queries import find_campaign
 from asiarch.store.schema import Analysis, Evaluation, GateAttempt, LedgerEntry, Orchestrator
-from tests.test_loop import _experiments, _start, tiny_config, write_config
+from tests.campaigns import experiments_of, start_run, tiny_config, write_config
 
 KILLS = 20
 KILL_AFTER_S = (5.0, 10.0)
@@ -27,31 +27,31 @@ TERMINAL = {"rejected", "failed", "analysed", "promoted", "discovery"}
 def test_twenty_kill_9s_at_random_points_lose_and_duplicate_nothing(tmp_path):
     config = tiny_config(tmp_path, max_experiments=40)
     path = write_config(config, tmp_path / "tiny.yaml")
-    warm_up = _start(path, "killed", "--max-experiments", "2")  # measures and caches the references
+    warm_up = start_run(path, "killed", "--max-experiments", "2")  # measures and caches the references
     output, _ = warm_up.communicate(timeout=900)
     assert warm_up.returncode == 0, output
     rng = random.Random(20261129)
-    seen = sorted(e.id for e in _experiments(config, "killed"))
+    seen = sorted(e.id for e in experiments_of(config, "killed"))
     caught_in = Counter()
     for _ in range(KILLS):
-        process = _start(path, "killed")
+        process = start_run(path, "killed")
         try:
             process.wait(timeout=rng.uniform(*KILL_AFTER_S))
         except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
         assert process.returncode == -signal.SIGKILL, "the campaign ended before all its kills"
-        experiments = _experiments(config, "killed")
+        experiments = experiments_of(config, "killed")
         ids = {e.id for e in experiments}
         assert set(seen) <= ids, "an experiment stored before a kill is gone"
         seen = sorted(ids)
         caught_in.update(e.status for e in experiments if e.status not in TERMINAL)
-    final = _start(path, "killed", "--max-experiments", str(len(seen) + 2))
+    final = start_run(path, "killed", "--max-experiments", str(len(seen) + 2))
     output, _ = final.communicate(timeout=900)
     assert final.returncode == 0, output
     print(f"in flight at the kills: {dict(caught_in)}")
 
-    experiments = _experiments(config, "killed")
+    experiments = experiments_of(config, "killed")
     assert set(seen) <= {e.id for e in experiments}
     assert all(e.status in TERMINAL for e in experiments), Counter(e.status for e in experiments)
     assert sorted(e.decision["index"] for e in experiments) == list(range(len(experiments)))

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from asiarch.store.db import open_store
 from asiarch.store.schema import GateAttempt
-from tests.test_loop import BUDGET, _experiments, _start, tiny_config, write_config
+from tests.campaigns import BUDGET, experiments_of, start_run, tiny_config, write_config
 
 TERMINAL = {"rejected", "failed", "analysed", "promoted", "discovery"}
 
@@ -31,7 +31,7 @@ def _job_workers(orchestrator: int) -> list[int]:
 
 
 def _run_killing_the_first_job_worker(path: Path, name: str) -> None:
-    process = _start(path, name)
+    process = start_run(path, name)
     deadline = time.monotonic() + 300
     while not (workers := _job_workers(process.pid)):
         assert time.monotonic() < deadline and process.poll() is None, "no job worker appeared"
@@ -47,12 +47,12 @@ def test_a_killed_worker_runs_a_reference_job_again_and_fails_only_a_candidates_
     config = tiny_config(tmp_path)
     path = write_config(config, tmp_path / "tiny.yaml")
     _run_killing_the_first_job_worker(path, "first")  # the references are measured first: one is run again
-    experiments = _experiments(config, "first")
+    experiments = experiments_of(config, "first")
     assert len(experiments) == BUDGET and all(e.status in TERMINAL for e in experiments)
     assert not [e for e in experiments if "SIGKILL" in (e.failure_reason or "")]
 
     _run_killing_the_first_job_worker(path, "second")  # references cached: the first job is a candidate's
-    experiments = _experiments(config, "second")
+    experiments = experiments_of(config, "second")
     assert len(experiments) == BUDGET and all(e.status in TERMINAL for e in experiments)
     store = open_store(config.store)
     with store.session() as session:
