@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode with a busy timeout, and every transaction starts with ``BEGIN
 IMMEDIATE``: a writer takes the write lock up front, so two processes never deadlock upgrading
-a read lock (the failure SQLite's busy timeout does not retry). Readers are not blocked by WAL.
+a read lock (the failure SQLite's busy timeout does not retry). Readers are not blocked by WAL. A write that
+waits past the busy timeout, or finds the disk full, fails as a StoreError naming the store and the way out:
+the transaction is rolled back whole, so no row is half-written.
 
 Schema versions: a fresh database gets the current tables and is stamped with the latest
 version; an older database is brought forward by the migrations in ``MIGRATIONS`` (index i
@@ -12,6 +14,7 @@ line saying to upgrade asiarch. Nothing is ever dropped by a migration.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +27,10 @@ from asiarch.store.schema import Base, GateAttempt, Orchestrator, SchemaVersion
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 """How long a writer waits for another process's write transaction before giving up."""
+
+LOW_SPACE_BYTES = 1 << 20
+"""An SQLite I/O error with less than this free beside the database is taken for a full disk: creating its WAL
+files on a full disk, SQLite says only 'disk I/O error'."""
 
 SCHEMA_LOCK_KEY = 0x61736961
 """PostgreSQL advisory-lock key held while a process creates or upgrades the schema."""
@@ -59,17 +66,27 @@ class StoreError(RuntimeError):
 
 
 class Store:
-    """An open store: an engine plus a session factory whose sessions commit or roll back whole."""
+    """An open store: an engine plus a session factory whose sessions commit or roll back whole. ``where`` names
+    it in error messages (the file, or the URL without its password)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, where: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
         self.engine = engine
+        self.where = where
+        self.busy_timeout_ms = busy_timeout_ms
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        with self._sessions.begin() as session:
-            yield session
+        """One transaction: committed when the block ends, rolled back if it raises. A database locked past the
+        busy timeout or a full disk is a StoreError saying so, since no caller can do better than report it."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            fault = _storage_fault(exc, self.where, self.busy_timeout_ms)
+            if fault is None:
+                raise
+            raise fault from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -81,23 +98,27 @@ def store_url(location: str | Path) -> str:
     return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
-def open_store(location: str | Path, migrations: list[Migration] | None = None) -> Store:
+def open_store(
+    location: str | Path, migrations: list[Migration] | None = None, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> Store:
     """Open (creating or upgrading if needed) the store at an SQLite path or a database URL."""
     url = store_url(location)
     try:
-        engine = create_engine(url, **_engine_options(url))
+        engine = create_engine(url, **_engine_options(url, busy_timeout_ms))
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot use store URL {url!r}: {exc}; use a file path or postgresql+psycopg://…") from exc
+    where = _where(engine)
     if url.startswith("sqlite"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        _configure_sqlite(engine)
+        Path(where).parent.mkdir(parents=True, exist_ok=True)
+        _configure_sqlite(engine, busy_timeout_ms)
     try:
         _bring_up_to_date(engine, MIGRATIONS if migrations is None else migrations)
     except OperationalError as exc:
         engine.dispose()
         first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        raise StoreError(f"cannot open the store at {url}: {first}") from exc
-    return Store(engine)
+        fault = _storage_fault(exc, where, busy_timeout_ms)
+        raise fault or StoreError(f"cannot open the store at {url}: {first}") from exc
+    return Store(engine, where, busy_timeout_ms)
 
 
 def open_store_readonly(location: str | Path) -> Store:
@@ -109,6 +130,7 @@ def open_store_readonly(location: str | Path) -> Store:
         if not path.is_file():
             raise StoreError(f"no store at {path}; point --db at the file a campaign wrote (or run `asiarch run`)")
         engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", **_engine_options(url))
+        where = str(path)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
@@ -124,6 +146,7 @@ def open_store_readonly(location: str | Path) -> Store:
             )
         except (ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot use store URL {url!r}: {exc}; use a file path or postgresql+psycopg://…") from exc
+        where = _where(engine)
     latest = BASE_VERSION + len(MIGRATIONS)
     try:
         with engine.connect() as connection:
@@ -133,29 +156,61 @@ def open_store_readonly(location: str | Path) -> Store:
     except OperationalError as exc:
         engine.dispose()
         first = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        raise StoreError(f"cannot open the store at {url}: {first}") from exc
+        fault = _storage_fault(exc, where, SQLITE_BUSY_TIMEOUT_MS)
+        raise fault or StoreError(f"cannot open the store at {url}: {first}") from exc
     if current != latest:
         engine.dispose()
         raise StoreError(
             f"the store has schema version {current}, this asiarch reads version {latest}; "
             "open it once with a writing command (e.g. `asiarch status`) to upgrade it, or upgrade asiarch"
         )
-    return Store(engine)
+    return Store(engine, where)
 
 
-def _engine_options(url: str) -> dict:
+def _storage_fault(exc: OperationalError, where: str, busy_timeout_ms: int) -> StoreError | None:
+    """The store's own trouble — locked by another process past the busy timeout, or out of disk — as one line
+    naming it and the way out; None for any other failure."""
+    code = getattr(exc.orig, "sqlite_errorname", "")
+    if code.startswith("SQLITE_BUSY"):
+        return StoreError(
+            f"the store {where} is locked by another process for over {busy_timeout_ms / 1000:g} s; end that "
+            "process's transaction (an open sqlite3 shell, a hung writer) or run again once it is done"
+        )
+    if code == "SQLITE_FULL" or (code.startswith("SQLITE_IOERR") and _free_bytes(where) < LOW_SPACE_BYTES):
+        return StoreError(
+            f"no space left on device at {where}; free space there or move the store to a larger disk "
+            "(`store` in the config, or --db)"
+        )
+    return None
+
+
+def _free_bytes(path: str) -> int:
+    try:
+        return shutil.disk_usage(Path(path).parent).free
+    except OSError:  # nowhere to measure: not taken for a full disk
+        return LOW_SPACE_BYTES
+
+
+def _where(engine: Engine) -> str:
+    """The store as messages name it: an SQLite file's path, or the URL without its password."""
+    if engine.dialect.name == "sqlite":
+        return str(engine.url.database)
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _engine_options(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> dict:
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        return {"connect_args": {"timeout": busy_timeout_ms / 1000}}
     return {"pool_pre_ping": True}
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API objects
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
