@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import errno
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -19,6 +22,7 @@ from asiarch.bench.tasks import make_task
 from asiarch.config import Config, ConfigError, StageConfig, load_config
 from asiarch.execute.evaluate import Evaluation, ReferenceJobError, WatchPlan, evaluate_all, reference_evaluations
 from asiarch.execute.local import LocalExecutor
+from asiarch.store.db import StoreError
 from asiarch.terminal import evaluation_tables, job_progress, verdict_table
 
 app = typer.Typer(
@@ -37,11 +41,30 @@ StageOption = Annotated[str, typer.Option("--stage", help="Evaluation stage: scr
 ReferencesOption = Annotated[
     Optional[str], typer.Option("--references", help="Comma-separated zoo names; default: all in the config.")
 ]
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def fail(message: str) -> NoReturn:
     errors.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(2)
+
+
+@contextmanager
+def storage_faults() -> Iterator[None]:
+    """A store locked or out of space, or a full disk under the work or cache directory, is the machine's state,
+    not a bug: one line naming where and the way out, instead of a traceback."""
+    try:
+        yield
+    except StoreError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        where = f" at {exc.filename}" if exc.filename else ""
+        fail(
+            f"no space left on device{where}; free space there or move campaign.work_dir and cache_dir "
+            "to a larger disk (--set campaign.work_dir=…)"
+        )
 
 
 def _config(config: Path | None, overrides: list[str] | None) -> Config:
@@ -153,16 +176,17 @@ def _reference_results(
     cfg: Config, names: list[str], stage: str, executor: LocalExecutor, refresh: bool
 ) -> dict[str, Evaluation]:
     try:
-        return reference_evaluations(
-            names,
-            stage,
-            cfg.stage(stage),
-            executor,
-            BaselineCache(cfg.cache_dir),
-            job_progress(console, "references"),
-            refresh,
-            retries=cfg.execution.reference_retries,
-        )
+        with storage_faults():
+            return reference_evaluations(
+                names,
+                stage,
+                cfg.stage(stage),
+                executor,
+                BaselineCache(cfg.cache_dir),
+                job_progress(console, "references"),
+                refresh,
+                retries=cfg.execution.reference_retries,
+            )
     except ReferenceJobError as exc:
         fail(f"{exc}; the harness itself is broken here, please report it")
 

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from asiarch.agents.researcher.llm import LLMAssessor, LLMJudge, LLMResearcher
 from asiarch.agents.researcher.offline.researcher import OfflineResearcher, check_windows
-from asiarch.cli import ConfigOption, SetOption, _config, app, console, fail
+from asiarch.cli import ConfigOption, SetOption, _config, app, console, fail, storage_faults
 from asiarch.cognition.retrieval import open_index
 from asiarch.config import Config
 from asiarch.execute.evaluate import ReferenceJobError
@@ -25,7 +25,7 @@ from asiarch.llm.replay import client_for
 from asiarch.loop import CampaignSummary, open_campaign, run_campaign
 from asiarch.memory_cli import leaderboard_table
 from asiarch.protocols import Researcher
-from asiarch.store.db import Store, StoreError, open_store
+from asiarch.store.db import Store, open_store
 from asiarch.store.queries import find_campaign
 
 RECENT_EVENTS = 8
@@ -145,28 +145,28 @@ def run(
         check_windows(cfg)
     except ValueError as exc:
         fail(str(exc))
-    try:
+    with storage_faults():
         store = open_store(db or cfg.store)
-    except StoreError as exc:
-        fail(str(exc))
-    campaign_id = open_campaign(store, campaign, cfg)
-    agent = build_researcher(cfg, store, campaign_id)
-    judges = build_judges(cfg, store, campaign_id)
-    index = open_index(cfg)
-    pool = build_executor(executor, cfg)
-    try:
-        if quiet:
-            summary = run_campaign(
-                cfg, store, campaign, agent, pool, retrieve=index.search_many, view=_quiet_view, **judges
-            )
-        else:
-            with LiveView(campaign, cfg.campaign.max_experiments) as view:
-                summary = run_campaign(cfg, store, campaign, agent, pool, retrieve=index.search_many, view=view, **judges)
-    except ReferenceJobError as exc:
-        fail(f"{exc}; the harness itself is broken here, please report it")
-    finally:
-        pool.close()
-    _print_summary(summary, store)
+        campaign_id = open_campaign(store, campaign, cfg)
+        agent = build_researcher(cfg, store, campaign_id)
+        judges = build_judges(cfg, store, campaign_id)
+        index = open_index(cfg)
+        pool = build_executor(executor, cfg)
+        try:
+            if quiet:
+                summary = run_campaign(
+                    cfg, store, campaign, agent, pool, retrieve=index.search_many, view=_quiet_view, **judges
+                )
+            else:
+                with LiveView(campaign, cfg.campaign.max_experiments) as view:
+                    summary = run_campaign(
+                        cfg, store, campaign, agent, pool, retrieve=index.search_many, view=view, **judges
+                    )
+        except ReferenceJobError as exc:
+            fail(f"{exc}; the harness itself is broken here, please report it")
+        finally:
+            pool.close()
+        _print_summary(summary, store)
 
 
 def _quiet_view(event: str, **details: object) -> None:

@@ -94,5 +94,9 @@ def write_candidate(proposal: Proposal, directory: Path) -> Path:
     digest = hashlib.sha256(proposal.code.encode()).hexdigest()[:10]
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{stem}-{digest}.py"
-    path.write_text(proposal.code, encoding="utf-8")
+    try:
+        path.write_text(proposal.code, encoding="utf-8")
+    except OSError as exc:  # a full disk: name the file (a failed write does not), and leave no truncated candidate
+        path.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     return path

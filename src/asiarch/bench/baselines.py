@@ -90,7 +90,7 @@ class BaselineCache:
             }
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             print(f"warning: ignoring unreadable baseline cache {path} ({exc}); it will be recomputed", file=sys.stderr)
             return {}
 
@@ -106,6 +106,10 @@ class BaselineCache:
             "references": {name: [(label, r.to_dict()) for label, r in rows] for name, rows in results.items()},
         }
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # orchestrators sharing a machine may save at once
-        tmp.write_text(json.dumps(payload))
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(payload))
+            tmp.replace(path)
+        except OSError as exc:  # a full disk: the old file stays whole, and no half-written one is left beside it
+            tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         return path
