@@ -16,6 +16,15 @@ def test_fingerprint_changes_with_the_stage_and_threads():
     assert harness_fingerprint(stage(), 1) != harness_fingerprint(stage(), 2)
 
 
+def test_fingerprint_ignores_the_order_a_stage_was_written_in():
+    """A config read from YAML (keys sorted) and the same one built in Python must share their cached references."""
+    run = tiny_run(steps=5)
+    written = StageConfig(tasks={"mqar": run})
+    reordered = StageConfig(tasks={"mqar": run.model_copy(update={"params": dict(reversed(run.params.items()))})})
+    assert list(written.tasks["mqar"].params) != list(reordered.tasks["mqar"].params)
+    assert harness_fingerprint(written, 1) == harness_fingerprint(reordered, 1)
+
+
 def test_profile_names_cpu_and_versions():
     assert {"cpu", "cores", "python", "torch"} <= set(machine_profile())
 

@@ -55,13 +55,14 @@ def _digest(parts: list[bytes]) -> str:
 
 
 def harness_fingerprint(stage: StageConfig, threads: int) -> str:
-    """Hash of the stage config, the thread count and the training-path source files."""
+    """Hash of the stage config, the thread count and the training-path source files. The config is hashed with
+    sorted keys: the same stage written in another order (a YAML file, a Python dict) is the same stage."""
     root = Path(asiarch.__file__).parent
     files: list[Path] = []
     for entry in HARNESS_PACKAGES:
         path = root / entry
         files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
-    parts = [stage.model_dump_json().encode(), str(threads).encode()]
+    parts = [json.dumps(stage.model_dump(mode="json"), sort_keys=True).encode(), str(threads).encode()]
     parts += [f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() for f in files]
     return _digest(parts)
 
