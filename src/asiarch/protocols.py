@@ -15,7 +15,8 @@ ProgressSink = Callable[["JobHandle", int, float], None]
 
 @dataclass
 class JobOutcome:
-    """A finished job: its result dict, or a one-line error and the traceback tail."""
+    """A finished job: its result dict, or a one-line error and the traceback tail. Both are set when the job
+    finished but the sandbox refused something on the way: the result is then not to be trusted."""
 
     job: Any
     result: dict | None

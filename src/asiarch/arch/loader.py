@@ -45,6 +45,7 @@ from asiarch.arch.contract import (
     split_output,
 )
 from asiarch.arch.fla_compat import SERVED_MODULES
+from asiarch.execute.sandbox import CANDIDATE_MODULE_PREFIX
 
 FlaBackend = Literal["auto", "shim", "real"]
 
@@ -145,7 +146,7 @@ def load_candidate(
     """
     text, path = _read_source(source, filename)
     sha256 = hashlib.sha256(text.encode()).hexdigest()
-    module_name = f"asiarch_candidate_{sha256[:12]}_{next(_load_counter)}"
+    module_name = f"{CANDIDATE_MODULE_PREFIX}{sha256[:12]}_{next(_load_counter)}"
     runnable = _blank_chat_fences(text)
     try:
         code = compile(runnable, path, "exec", dont_inherit=True)

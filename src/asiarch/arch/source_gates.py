@@ -34,10 +34,15 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "__closure__", "__dict__", "__getattribute__", "__loader__", "__spec__", "__self__", "__func__",
         "__reduce__", "__reduce_ex__", "__setattr__", "__delattr__", "__import__",
         "load", "save", "hub", "cpp_extension", "load_library", "package", "multiprocessing", "distributed",
-        "_dynamo", "_C", "manual_seed", "seed", "set_rng_state", "set_num_threads", "system", "popen",
+        "_dynamo", "_C", "manual_seed", "seed", "set_rng_state", "default_generator", "set_num_threads", "system",
+        "popen", "environ", "environb", "getenv",
+        "__traceback__", "tb_frame", "tb_next", "f_back", "f_locals", "f_globals", "f_builtins", "gi_frame",
+        "cr_frame", "ag_frame", "_getframe", "_current_frames", "settrace", "setprofile", "get_objects",
+        "get_referrers", "get_referents",
     }
 )  # fmt: skip
-"""Attributes that reach interpreter internals, files, processes, other processes' tensors or the RNG."""
+"""Attributes that reach interpreter internals, files, processes, other processes' tensors, the RNG, the
+environment (secrets), or the stack frames and object graph where the trainer keeps the batch's targets."""
 
 REFLECTION_CALLS = frozenset({"getattr", "setattr", "delattr"})
 
@@ -95,7 +100,7 @@ def _problem(node: ast.AST, asi_arch: bool) -> str | None:
     if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
         return f"uses {node.id}, which can load code or touch files"
     if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
-        return f"accesses .{node.attr}, which reaches files, processes, the RNG or interpreter internals"
+        return f"accesses .{node.attr}, which reaches files, processes, the RNG, secrets or interpreter internals"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in REFLECTION_CALLS:
         if len(node.args) < 2:
             return None
@@ -107,14 +112,45 @@ def _problem(node: ast.AST, asi_arch: bool) -> str | None:
     return None
 
 
+def _imported_names(tree: ast.Module) -> set[str]:
+    """Names bound by the file's imports: modules (``torch``, ``F``) and library objects (``Module``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(alias.asname or alias.name for alias in node.names)
+    return names
+
+
+def _patch(node: ast.AST, imported: set[str]) -> str | None:
+    """An assignment to (or deletion of) an attribute of something imported: rebinding library code."""
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        targets = [node.target]
+    elif isinstance(node, ast.Delete):
+        targets = node.targets
+    else:
+        return None
+    for target in (t for top in targets for t in ast.walk(top)):
+        root = target
+        while isinstance(root, (ast.Attribute, ast.Subscript)):
+            root = root.value
+        if isinstance(target, ast.Attribute) and isinstance(root, ast.Name) and root.id in imported:
+            return f"assigns to {ast.unparse(target)}, which rebinds library code (monkeypatching)"
+    return None
+
+
 def imports_gate(tree: ast.Module) -> Verdict:
     layer = _layer_class(tree)
     asi_arch = layer is not None and layer.name == ASI_ARCH_CLASS
     guarded = _type_checking_nodes(tree)
+    imported = _imported_names(tree)
     for node in ast.walk(tree):
         if id(node) in guarded:
             continue
-        problem = _problem(node, asi_arch)
+        problem = _problem(node, asi_arch) or _patch(node, imported)
         if problem is not None:
             return Verdict(
                 "imports",

@@ -85,6 +85,16 @@ def make_optimizer(model: torch.nn.Module, lr: float, optim: OptimConfig) -> tor
     return torch.optim.AdamW(groups, lr=lr, betas=(optim.beta1, optim.beta2))
 
 
+def _check_seed(seed: int) -> None:
+    """A layer that reseeds torch's global generator chooses its own initialisation (and could make every seed of
+    a comparison the same run, faking a tight spread): the run fails instead."""
+    if torch.initial_seed() != seed:
+        raise RuntimeError(
+            f"the layer reseeded torch's global random generator (seed {torch.initial_seed()}, the run's is {seed}); "
+            "candidates may not set seeds: each run's seed is the harness's"
+        )
+
+
 def _curve(losses: list[float], points: int) -> list[tuple[int, float]]:
     """Down-sample the per-step losses to about ``points`` window means, keyed by their last step."""
     window = max(1, len(losses) // points)
@@ -108,6 +118,7 @@ def train_and_evaluate(
     kernels.use_kernels(run.train.kernels)
     torch.manual_seed(seed)
     model = LanguageModel(task.vocab_size, run.model.d_model, run.model.n_layers, run.model.mlp_ratio, mixer_factory)
+    _check_seed(seed)
     model.to(device)
     if run.train.compile:
         import torch._inductor.config as inductor
@@ -141,11 +152,13 @@ def train_and_evaluate(
         losses.append(value)
         if on_progress is not None:
             on_progress(step + 1, value)
+    _check_seed(seed)
     if diverged:
         splits = {name: metrics.worst_value(task.metric) for name in task.test_splits()}
     else:
         with autocast:
             splits = metrics.score_task(model, task.test_splits(), task.metric, run.train.eval_batch_size)
+        _check_seed(seed)
     return RunResult(
         task=task.name,
         seed=seed,

@@ -97,7 +97,7 @@ def evaluate_all(
                 waiting.append((index, again, tries + 1))
                 continue
             target = evaluations[requested[outcome.job.candidate]]
-            if outcome.result is None:
+            if outcome.result is None or outcome.error is not None:
                 target.failures.append(outcome)
             else:
                 target.rows.append((outcome.job.label, RunResult(**outcome.result)))

@@ -67,7 +67,12 @@ def run_gate_job(job: GateJob, threads: int, report: ProgressCallback | None = N
 def outcome_verdicts(outcome: JobOutcome, timeout_s: float) -> list[Verdict]:
     """The verdicts of a finished gate job, or the one verdict that explains why there are none."""
     if outcome.result is not None:
-        return [Verdict(**v) for v in outcome.result["verdicts"]]
+        verdicts = [Verdict(**v) for v in outcome.result["verdicts"]]
+        if outcome.error is not None and not any(v.gate == "sandbox" for v in verdicts):
+            # refused on the way (the worker's own record was cleared, or library code was rebound): that failure
+            # comes first, as in run_gate_job
+            verdicts = [v for v in verdicts if v.passed] + [Verdict("sandbox", False, outcome.error)]
+        return verdicts
     if outcome.timed_out:
         return [
             Verdict(

@@ -30,10 +30,20 @@ from typing import Any, Self
 
 from asiarch.config import ExecutionConfig
 from asiarch.execute.job import run_training_job
-from asiarch.execute.sandbox import SandboxLimits, enter_sandbox, take_violations, workdir_for_job
+from asiarch.execute.sandbox import (
+    LibraryGuard,
+    SandboxLimits,
+    enter_sandbox,
+    monkeypatch_message,
+    take_violations,
+    workdir_for_job,
+)
 from asiarch.protocols import JobHandle, JobOutcome, JobRunner, ProgressSink
 
 PROGRESS_EVERY_STEPS = 10
+GUARD_EVERY_S = 10.0
+"""How often, at most, a progress report also checks that the candidate has not rebound library code (one check
+takes ~50 ms)."""
 PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 0.2
 JOIN_SECONDS = 5.0
@@ -63,20 +73,38 @@ def _worker(
     # Lead a process group of our own, so a kill reaches whatever the job started too.
     os.setpgrp()
     steps = getattr(job, "steps", None)
+    guard: LibraryGuard | None = None
+    checked = time.monotonic()
 
     def report(step: int, loss: float) -> None:
+        nonlocal checked
+        if guard is not None and time.monotonic() - checked > GUARD_EVERY_S:
+            checked = time.monotonic()
+            if changed := guard.changed():
+                raise PermissionError(monkeypatch_message(changed))
         if step % PROGRESS_EVERY_STEPS == 0 or step == steps:
             messages.send(("progress", (step, loss)))
 
     try:
-        enter_sandbox(limits)
+        enter_sandbox(limits, on_refusal=lambda message: messages.send(("refused", message)))
+        guard = LibraryGuard()
         result = runner(job, threads, report)
-        refused = take_violations()
-        messages.send(("error", (refused[0], "")) if refused else ("done", result))
+        problem = _sandbox_problem(guard)
+        if problem:
+            messages.send(("refused", problem))  # the result comes too, to show how far the job got
+        messages.send(("done", result))
     except Exception as exc:  # noqa: BLE001 - any failure of untrusted code becomes a recorded outcome
-        refused = take_violations()
-        first = refused[0] if refused else f"{type(exc).__name__}: {exc}".splitlines()[0]
+        first = _sandbox_problem(guard) or f"{type(exc).__name__}: {exc}".splitlines()[0]
         messages.send(("error", (first, traceback.format_exc(limit=-8))))
+
+
+def _sandbox_problem(guard: LibraryGuard | None) -> str | None:
+    """The first refused attempt, else the library code the candidate rebound, else None."""
+    refused = take_violations()
+    if refused:
+        return refused[0]
+    changed = guard.changed() if guard is not None else []
+    return monkeypatch_message(changed) if changed else None
 
 
 class DrivenExecutor(abc.ABC):
@@ -185,13 +213,16 @@ class LocalExecutor(DrivenExecutor):
             for kind, payload in messages:
                 if handle.outcome is not None:
                     break
-                if kind == "progress":
+                refused = handle.state.get("refused")
+                if kind == "refused":
+                    handle.state.setdefault("refused", payload)
+                elif kind == "progress":
                     if handle.on_progress is not None:
                         handle.on_progress(handle, *payload)
                 elif kind == "done":
-                    self._retire(handle, None, result=payload)
+                    self._retire(handle, refused, result=payload)
                 else:
-                    self._retire(handle, payload[0], detail=payload[1])
+                    self._retire(handle, refused or payload[0], detail=payload[1])
         self._check_workers()
 
     def _start(self, handle: JobHandle) -> None:
@@ -236,8 +267,9 @@ class LocalExecutor(DrivenExecutor):
         reason and the pool goes on."""
         shutil.rmtree(workdir, ignore_errors=True)
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        handle.outcome = JobOutcome(handle.job, None, f"could not start a worker process for the job ({reason})",
-                                    worker_lost=True)
+        handle.outcome = JobOutcome(
+            handle.job, None, f"could not start a worker process for the job ({reason})", worker_lost=True
+        )
 
     def _check_workers(self) -> None:
         """Retire workers that timed out or died; a dead one gets a grace period to flush its messages."""
@@ -252,8 +284,11 @@ class LocalExecutor(DrivenExecutor):
             elif "dead_since" not in handle.state:
                 handle.state["dead_since"] = now
             elif now - handle.state["dead_since"] >= DEATH_GRACE_SECONDS:
-                self._retire(handle, _death_reason(process.exitcode, handle.state["cpu_seconds"]),
-                             lost=process.exitcode != -signal.SIGXCPU)  # over its CPU limit: the job's own doing
+                self._retire(
+                    handle,
+                    _death_reason(process.exitcode, handle.state["cpu_seconds"]),
+                    lost=process.exitcode != -signal.SIGXCPU,
+                )  # over its CPU limit: the job's own doing
 
     def _retire(
         self,

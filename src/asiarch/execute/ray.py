@@ -151,8 +151,11 @@ class RayExecutor(DrivenExecutor):
         patience = self.config.ray.schedule_timeout_s
         for handle in list(self._running.values()):
             if now - handle.state["started"] > handle.timeout_s + patience:
-                self.cancel(handle, f"not finished {handle.timeout_s + patience:g} s after it was handed to Ray "
-                            "(no free node could take it); raise execution.ray.schedule_timeout_s or add nodes")
+                self.cancel(
+                    handle,
+                    f"not finished {handle.timeout_s + patience:g} s after it was handed to Ray "
+                    "(no free node could take it); raise execution.ray.schedule_timeout_s or add nodes",
+                )
 
     def _collect(self, handle: JobHandle, reference: Any) -> JobOutcome:
         from ray.exceptions import RayError, TaskCancelledError

@@ -11,8 +11,15 @@ Layers, outermost first (each is independent; see docs/sandbox.md for what each 
    anywhere outside the working directory, TCP bind/connect (ABI ≥ 4) and signals to processes
    outside the sandbox (ABI ≥ 6) — also for native code that never passes through Python.
 5. A Python audit hook: refuses process creation, signals, sockets, native-library loading and
-   file changes outside the working directory, and records each attempt, so that the job fails
-   with gate ``sandbox`` even when the candidate catches the exception.
+   file changes outside the working directory; and, while candidate code is running, reading the
+   interpreter's stack frames or object graph (where the trainer keeps the targets), running code
+   built at run time, and reading the evaluation data, ``/proc`` or the user's and project's files.
+   Each attempt is recorded and reported to the orchestrator at once, so that the job fails with
+   gate ``sandbox`` even when the candidate catches the exception or clears the record.
+6. A scrubbed environment (``ENVIRONMENT_KEPT``): API keys and passwords are gone before the
+   candidate loads.
+7. An integrity record of the functions and classes of torch and asiarch (``LibraryGuard``): a
+   candidate that replaces one (monkeypatching the loss, the optimizer or the trainer) fails.
 
 Which of 3 and 4 are in force depends on the kernel and privileges; ``enter_sandbox`` reports them.
 
@@ -27,12 +34,18 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import importlib.util
 import os
 import platform
+import re
 import resource
 import shutil
+import site
 import sys
 import tempfile
+import threading
+import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +73,25 @@ PRIVATE_DIRECTORY_VARIABLES = (
 )  # fmt: skip
 """Where libraries put temporary files and caches: all inside the job's directory (torch creates its
 compile cache on first import of torch._dynamo, from a path inherited from the parent otherwise)."""
+CANDIDATE_MODULE_PREFIX = "asiarch_candidate_"
+"""The loader names every candidate module with this prefix: it is how the audit hook knows candidate code is
+running (a frame whose globals are a candidate module's)."""
+PACKAGE_DIRECTORY = Path(__file__).resolve().parents[1]
+PROTECTED_DATA = (PACKAGE_DIRECTORY / "bench" / "data",)
+"""Shipped data the evaluation reads (the text corpus): never readable by candidate code."""
+ENVIRONMENT_KEPT = (
+    "PATH", "LANG", "LANGUAGE", "LC_", "TZ", "TERM", "PYTHON", "CUDA", "NVIDIA", "TRITON", "TORCH", "OMP_",
+    "MKL_", "KMP_", "OPENBLAS", "LD_LIBRARY_PATH", "CC", "CXX", "MALLOC_", "RAY_", *PRIVATE_DIRECTORY_VARIABLES,
+)  # fmt: skip
+"""Environment variables a job keeps (by name or prefix); everything else (API keys, passwords, tokens) is
+removed before the candidate loads."""
+DYNAMO_DIRECTORY = os.path.join(os.path.dirname(importlib.util.find_spec("torch").origin or ""), "_dynamo")
+"""Where torch.compile's own wrappers are defined (found without importing torch into the orchestrator)."""
+GUARDED_MODULES = ("torch.nn", "torch._tensor", "torch.optim", "torch.autograd", "torch.functional", "asiarch", "math",
+                   "einops")  # fmt: skip
+"""Modules (and their submodules) whose functions and classes a candidate must leave as they are: the loss, the
+tensor and module methods, the optimizer, autograd and the harness. (Not all of torch: importing torch._dynamo
+rebinds some of its top-level functions, legitimately, in the middle of a job.)"""
 
 
 @dataclass(frozen=True)
@@ -99,10 +131,12 @@ def active_layers() -> list[str]:
     return list(_layers)
 
 
-def enter_sandbox(limits: SandboxLimits) -> list[str]:
-    """Confine the current process; returns the names of the layers now in force."""
+def enter_sandbox(limits: SandboxLimits, on_refusal: Callable[[str], None] | None = None) -> list[str]:
+    """Confine the current process; returns the names of the layers now in force. ``on_refusal`` hears of the
+    first refused attempt at once (the executor sends it to the orchestrator, out of the candidate's reach)."""
     sys.dont_write_bytecode = True  # importing must not try to write .pyc files next to the sources
-    layers = [_limit_resources(limits), _enter_workdir(limits.workdir)]
+    protected = [os.getcwd(), os.path.expanduser("~")]  # the project's and the user's files, before they move
+    layers = [_limit_resources(limits), _enter_workdir(limits.workdir), _scrub_environment()]
     if limits.isolate_network and _unshare_network():
         layers.append("network namespace")
     programs, executable = _toolchain(limits.programs)
@@ -110,10 +144,19 @@ def enter_sandbox(limits: SandboxLimits) -> list[str]:
         abi = _restrict_with_landlock(limits.workdir, executable, limits.gpu)
         if abi:
             layers.append(f"landlock abi {abi}")
-    sys.addaudithook(_AuditHook(os.path.realpath(limits.workdir), programs, limits.gpu))
+    reads = _ReadRules(os.path.realpath(limits.workdir), protected)
+    sys.addaudithook(_AuditHook(os.path.realpath(limits.workdir), programs, limits.gpu, reads, on_refusal))
     layers.append("audit hook")
     _layers[:] = layers
     return layers
+
+
+def _scrub_environment() -> str:
+    """Remove every variable not named in ``ENVIRONMENT_KEPT`` (``os.environ`` deletion unsets it in C too)."""
+    for name in list(os.environ):
+        if not name.startswith(ENVIRONMENT_KEPT):
+            del os.environ[name]
+    return "scrubbed environment"
 
 
 def _toolchain(programs: tuple[str, ...]) -> tuple[frozenset[str], list[str]]:
@@ -252,23 +295,133 @@ def gpu_devices() -> list[str]:
     return sorted(path for pattern in GPU_DEVICE_PATTERNS for path in glob.glob(pattern))
 
 
+FRAME_EVENTS = {
+    "sys._getframe": "read the interpreter's stack frames",
+    "sys._current_frames": "read the interpreter's stack frames",
+    "exec": "run code built at run time",
+}
+"""Refused when candidate code raises them itself, or through a module that hands frames back to its caller
+(``FRAME_HANDING_MODULES``): the routes to the trainer's frames and so to the batch's targets. Trusted code that
+reads its own caller's frame (typing, enum, sympy) or runs generated code (dataclasses, imports) is let through,
+even when a candidate called it."""
+
+FRAME_HANDING_MODULES = frozenset({"inspect", "traceback", "logging", "bdb", "pdb", "cgitb"})
+
+FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+"""Attributes that hand out a frame object; reading them raises ``object.__getattr__``."""
+
+OBJECT_GRAPH_EVENTS = {
+    "sys.settrace": "trace the interpreter",
+    "sys.setprofile": "trace the interpreter",
+    "gc.get_objects": "search the interpreter's objects",
+    "gc.get_referrers": "search the interpreter's objects",
+    "gc.get_referents": "search the interpreter's objects",
+}
+"""Refused whenever candidate code is on the stack: they reach every object (and frame) in the process."""
+
+PROCESS_SECRETS = re.compile(r"^/proc/[^/]+/(task/[^/]+/)?(environ|cmdline|mem)$")
+"""Where another process's (the orchestrator's) or this one's original environment and memory can be read."""
+
+
+class _ReadRules:
+    """Which files candidate code may read: anything beneath the job's directory, Python's and asiarch's code
+    (imports), and the system's directories; not the evaluation data, a process's environment or memory, or the
+    project's and the user's files (``protected``: the directories the job started in)."""
+
+    def __init__(self, workdir: str, protected: list[str]) -> None:
+        self.workdir = workdir
+        self.protected = [os.path.realpath(p) for p in protected if os.path.realpath(p) != os.sep]
+        roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIRECTORY), *site.getsitepackages()}
+        self.code = [os.path.realpath(root) for root in roots]
+        self.data = [os.path.realpath(data) for data in PROTECTED_DATA]
+
+    def refused(self, path: str) -> str | None:
+        resolved = os.path.realpath(path)
+        if _beneath(resolved, self.workdir):
+            return None
+        if any(_beneath(resolved, data) for data in self.data):
+            return "the evaluation data"
+        if any(_beneath(resolved, root) for root in self.code):
+            return None
+        if PROCESS_SECRETS.match(resolved):
+            return "a process's environment, command line or memory"
+        if any(_beneath(resolved, root) for root in self.protected):
+            return "the project's or the user's files"
+        return None
+
+
+def _beneath(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 class _AuditHook:
     """Refuses and records what a candidate may not do; called by the interpreter for every audit event."""
 
-    def __init__(self, workdir: str, programs: frozenset[str] = frozenset(), gpu: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: str,
+        programs: frozenset[str] = frozenset(),
+        gpu: bool = False,
+        reads: _ReadRules | None = None,
+        on_refusal: Callable[[str], None] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.programs = programs
         self.devices = frozenset(WRITABLE_DEVICES) | (frozenset(gpu_devices()) if gpu else frozenset())
+        self.reads = reads
+        self.on_refusal = on_refusal
+        self.reported = False
+        self.looking = threading.local()
 
     def __call__(self, event: str, args: tuple) -> None:
         if event in SPAWN_EVENTS and self._toolchain_program(event, args):
             return
         if event in REFUSED_EVENTS:
             self._refuse(f"tried to {REFUSED_EVENTS[event]} ({event} {_brief(args)})")
-        elif event == "open" and _opens_for_writing(args) and not self._inside(args[0]):
-            self._refuse(f"tried to write the file {_brief(args[:1])} outside its working directory")
+        elif event == "object.__getattr__":
+            if args[1] in FRAME_ATTRIBUTES and self._where()[0]:
+                self._refuse(f"tried to read the interpreter's stack frames (.{args[1]})")
+        elif event in FRAME_EVENTS:
+            if self._where()[0]:
+                self._refuse(f"tried to {FRAME_EVENTS[event]} ({event})")
+        elif event in OBJECT_GRAPH_EVENTS:
+            if self._where()[1]:
+                self._refuse(f"tried to {OBJECT_GRAPH_EVENTS[event]} ({event})")
+        elif event == "open":
+            if _opens_for_writing(args):
+                if not self._inside(args[0]):
+                    self._refuse(f"tried to write the file {_brief(args[:1])} outside its working directory")
+            elif self.reads is not None and isinstance(args[0], (str, bytes)):
+                what = self.reads.refused(os.fsdecode(args[0]))
+                if what is not None and self._where()[1]:
+                    self._refuse(f"tried to read {what} ({_brief(args[:1])})")
         elif event in PATH_EVENTS and not all(self._inside(a) for a in args if isinstance(a, (str, bytes))):
             self._refuse(f"tried to change the file system outside its working directory ({event} {_brief(args)})")
+
+    def _where(self) -> tuple[bool, bool]:
+        """Whether candidate code raised the event (directly, or through a module that hands frames back to its
+        caller), and whether candidate code is anywhere on the current thread's stack. Candidate code is a
+        candidate module's function, or code from a file in the job's directory (which only the candidate can have
+        written). Looking raises ``sys._getframe`` itself, which this hook then lets through."""
+        if getattr(self.looking, "now", False):
+            return False, False
+        self.looking.now = True
+        try:
+            frame: types.FrameType | None = sys._getframe(2)
+            raised: bool | None = None
+            while frame is not None:
+                module = str(frame.f_globals.get("__name__", ""))
+                candidate = module.startswith(CANDIDATE_MODULE_PREFIX) or _beneath(
+                    frame.f_code.co_filename, self.workdir
+                )
+                if raised is None and module not in FRAME_HANDING_MODULES:
+                    raised = candidate
+                if candidate:
+                    return bool(raised), True
+                frame = frame.f_back
+            return False, False
+        finally:
+            self.looking.now = False
 
     def _toolchain_program(self, event: str, args: tuple) -> bool:
         """Is this the start of an allowed program? (Popen passes (executable, args, ...); exec and posix_spawn
@@ -282,13 +435,71 @@ class _AuditHook:
         if not isinstance(path, (str, bytes)):
             return True  # a file descriptor: already open before the sandbox, or opened inside it
         resolved = os.path.realpath(os.fsdecode(path))
-        return resolved in self.devices or resolved == self.workdir or resolved.startswith(self.workdir + os.sep)
+        return resolved in self.devices or _beneath(resolved, self.workdir)
 
-    @staticmethod
-    def _refuse(what: str) -> None:
-        message = f"sandbox: the code {what}; candidates may not touch processes, the network or files outside their directory"
+    def _refuse(self, what: str) -> None:
+        message = f"sandbox: the code {what}; candidates may not touch processes, the network, files outside their directory or the interpreter's internals"
+        if not self.reported and self.on_refusal is not None:
+            self.reported = True
+            self.on_refusal(message)
         _violations.append(message)
         raise SandboxViolation(message)
+
+
+class LibraryGuard:
+    """The functions and classes of torch and asiarch (``GUARDED_MODULES``), and the methods of their
+    classes, as bound before the candidate loads. A candidate that rebinds one (a loss that returns zero, an
+    optimizer step that does nothing, a trainer that reports what it likes) is named by ``changed``. Checked when
+    the job ends and at its progress reports, so a patch undone between two checks goes unseen: docs/threat-model.md.
+    """
+
+    def __init__(self) -> None:
+        self._record: dict[str, tuple[object, dict[str, object]]] = {}
+        for name, module in list(sys.modules.items()):
+            if module is None or not any(name == root or name.startswith(root + ".") for root in GUARDED_MODULES):
+                continue
+            bindings = _bindings(vars(module))
+            self._record[name] = (module, bindings)
+            for attribute, value in bindings.items():
+                if isinstance(value, type) and value.__module__ == name:
+                    self._record[f"{name}.{attribute}"] = (value, _bindings(vars(value)))
+
+    def changed(self) -> list[str]:
+        """Dotted names of the recorded bindings that now point elsewhere or are gone."""
+        found = []
+        for owner_name, (owner, bindings) in self._record.items():
+            now = vars(owner)
+            found += [
+                f"{owner_name}.{key}"
+                for key, value in bindings.items()
+                if now.get(key, _GONE) is not value and not _compiler_rebinding(now.get(key))
+            ]
+        return found
+
+
+_GONE = object()
+
+
+def _compiler_rebinding(new: object) -> bool:
+    """``torch.compile`` rebinds methods of ``nn.Module`` and the optimizers to its own wrappers (which keep the
+    compiler out, or watch for mutation): code from ``torch._dynamo`` is not a candidate's doing."""
+    code = getattr(new, "__code__", None)
+    return code is not None and _beneath(os.path.realpath(code.co_filename), DYNAMO_DIRECTORY)
+
+
+def _bindings(namespace: types.MappingProxyType | dict) -> dict[str, object]:
+    """The callables of a namespace (types are looked at, not the values: some of torch's warn when touched)."""
+    return {
+        key: value
+        for key, value in namespace.items()
+        if (callable(value) or issubclass(type(value), (classmethod, staticmethod, property)))
+        and not issubclass(type(value), types.ModuleType)
+    }
+
+
+def monkeypatch_message(changed: list[str]) -> str:
+    return (f"sandbox: the code replaced {', '.join(changed[:3])} (monkeypatching); candidates may not change torch "
+            "or asiarch")  # fmt: skip
 
 
 def _opens_for_writing(args: tuple) -> bool:

@@ -1,0 +1,13 @@
+"""Reads API keys from the environment through a module reached from torch: refused by the import check."""
+
+import torch
+
+
+class Mixer(torch.nn.Module):
+    def __init__(self, d_model: int, num_heads: int):
+        super().__init__()
+        self.proj = torch.nn.Sequential(*(torch.nn.Linear(d_model, d_model) for _ in range(4)))  # within the budget
+
+    def forward(self, x):
+        torch.utils.collect_env.os.environ.get("OPENAI_API_KEY")
+        return self.proj(x)

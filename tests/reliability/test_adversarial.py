@@ -1,0 +1,118 @@
+"""Candidates that try to cheat the evaluation or leave the sandbox: each is refused with its reason recorded, or
+contained (it runs, and gains nothing). Every file passes through the real gate job in a sandboxed worker; those
+whose trick acts during training also run a real tiny training job."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from asiarch.agents.engineer import Engineer
+from asiarch.bench.stages import TrainingJob
+from asiarch.config import ExecutionConfig, load_config
+from asiarch.execute.local import LocalExecutor
+from tests.helpers import tiny_run
+
+ATTACKS = Path(__file__).parent / "adversarial"
+SECRET = "ASIARCH_TEST_SECRET"
+IMPORT_CHECK = ("parse", "contract", "imports")
+SANDBOX = ("parse", "contract", "imports", "load")
+
+
+def check(name: str) -> list:
+    config = load_config(None, ["execution.workers=1"])
+    return Engineer(config, LocalExecutor(config.execution)).check(ATTACKS / name)
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    "attack,words",
+    [
+        ("peek_stack_sys.py", "imports sys"),
+        ("peek_traceback_attributes.py", "accesses ."),
+        ("peek_globals.py", "uses globals"),
+        ("steal_environment_static.py", "accesses .environ"),
+        ("monkeypatch_static.py", "torch.nn.functional.cross_entropy, which rebinds library code"),
+        ("reseed_static.py", "accesses .manual_seed"),
+    ],
+)
+def test_spelled_out_attacks_are_refused_by_the_import_check_before_anything_runs(attack, words):
+    verdicts = check(attack)
+    assert [(v.gate, v.passed) for v in verdicts] == [("parse", True), ("contract", True), ("imports", False)]
+    assert words in verdicts[-1].reason
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    "attack,words",
+    [
+        ("peek_stack_inspect.py", "read the interpreter's stack frames (sys._getframe)"),
+        ("peek_traceback_module.py", "read the interpreter's stack frames (.tb_frame)"),
+        ("search_objects.py", "search the interpreter's objects (gc.get_objects)"),
+        ("import_from_workdir.py", "read the interpreter's stack frames (sys._getframe)"),
+        ("read_eval_data.py", "tried to read the evaluation data"),
+        ("read_process_environment.py", "tried to read a process's environment"),
+        ("spawn_process.py", "start a process"),
+        ("fork_bomb.py", "fork the process"),
+        ("clear_record.py", "start a process"),
+        ("monkeypatch_loss.py", "replaced torch.nn.functional.cross_entropy (monkeypatching)"),
+        ("monkeypatch_trainer.py", "(monkeypatching)"),
+    ],
+)
+def test_disguised_attacks_pass_the_import_check_and_are_refused_by_the_sandbox(attack, words):
+    verdicts = check(attack)
+    assert tuple(v.gate for v in verdicts[: len(SANDBOX)]) == SANDBOX and all(v.passed for v in verdicts[:-1])
+    assert verdicts[-1].gate == "sandbox" and not verdicts[-1].passed
+    assert words in verdicts[-1].reason, verdicts[-1].reason
+
+
+@pytest.mark.reliability
+def test_a_candidate_looking_for_secrets_finds_the_environment_scrubbed(monkeypatch):
+    monkeypatch.setenv(SECRET, "hunter2")  # workers are spawned from this process's environment
+    verdicts = check("steal_environment.py")
+    assert all(v.passed for v in verdicts), verdicts[-1]
+    assert not any("hunter2" in v.reason or "hunter2" in v.detail for v in verdicts)
+
+
+def train(attack: str):
+    executor = LocalExecutor(ExecutionConfig(workers=1, job_timeout_s=120))
+    job = TrainingJob(str(ATTACKS / attack), "mqar", tiny_run(steps=6), 3e-3, seed=7)
+    return executor.result(executor.submit(job))
+
+
+@pytest.mark.reliability
+def test_a_layer_that_reseeds_torch_passes_the_gates_but_its_training_run_fails_with_the_reason():
+    assert all(v.passed for v in check("reseed.py"))  # the gates seed their own probes: no harm done there
+    outcome = train("reseed.py")
+    assert outcome.error is not None and "reseeded torch's global random generator" in outcome.error
+    assert "seed 1234, the run's is 7" in outcome.error
+
+
+@pytest.mark.reliability
+def test_a_loss_replaced_during_training_fails_the_run_with_what_was_replaced():
+    outcome = train("monkeypatch_loss.py")
+    assert outcome.error == (
+        "sandbox: the code replaced torch.nn.functional.cross_entropy (monkeypatching); candidates may not change "
+        "torch or asiarch"
+    )
+
+
+@pytest.mark.reliability
+def test_a_fork_bomb_leaves_no_process_behind():
+    before = set(os.listdir("/proc"))
+    check("fork_bomb.py")
+    assert {pid for pid in set(os.listdir("/proc")) - before if pid.isdigit() and _child_of_us(pid)} == set()
+
+
+def _child_of_us(pid: str) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return int(status.split("PPid:")[1].split()[0]) == os.getpid()
+
+
+@pytest.mark.reliability
+def test_library_code_that_reads_frames_for_the_candidate_is_not_a_false_alarm():
+    verdicts = check("benign_library_use.py")
+    assert all(v.passed for v in verdicts), verdicts[-1]
