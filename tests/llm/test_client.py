@@ -93,6 +93,14 @@ def test_empty_content_is_an_empty_answer_not_a_crash():
     assert completion.text == ""
 
 
+def test_a_huge_answer_is_refused_in_one_line_and_not_asked_again():
+    with ScriptedServer([chat_reply("x" * 5_000_000), chat_reply("never")]) as server:
+        with pytest.raises(LLMError, match=r"^llm.planner: .* answered 5,000,000 characters, more than llm.planner."
+                           r"max_tokens \(4,096\) allows \(~65,536\); the server ignores max_tokens"):  # fmt: skip
+            complete(server, max_tokens=4096)
+    assert len(server.requests) == 1
+
+
 def test_client_error_is_not_retried():
     with ScriptedServer([error_reply(400, "bad model"), chat_reply("never")]) as server:
         with pytest.raises(LLMError, match=r"the request to .* failed: HTTP 400: bad model$"):

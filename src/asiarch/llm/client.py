@@ -34,6 +34,9 @@ TOO_MANY_REQUESTS = 429
 AUTH_STATUSES = (401, 403)
 MAX_ERROR_CHARS = 200
 """An error page (HTML from a proxy) is cut to this many characters in the one-line error."""
+MAX_CHARS_PER_TOKEN = 16
+"""No tokenizer averages more characters per token than this: a longer answer did not honour ``max_tokens``, and
+is refused before it reaches a prompt, a parser or the store."""
 
 
 class LLMError(RuntimeError):
@@ -210,6 +213,13 @@ class EndpointClient:
         backend = self._backend(agent)
         settings = backend.settings
         answer, latency = _with_retries(backend, messages)
+        limit = settings.max_tokens * MAX_CHARS_PER_TOKEN
+        if len(answer.text) > limit:
+            raise LLMError(
+                f"llm.{agent}: {backend.where} answered {len(answer.text):,} characters, more than llm.{agent}."
+                f"max_tokens ({settings.max_tokens:,}) allows (~{limit:,}); the server ignores max_tokens: check "
+                "its settings"
+            )
         return Completion(
             text=answer.text,
             prompt_tokens=answer.prompt_tokens,
