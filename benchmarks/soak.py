@@ -37,6 +37,7 @@ import yaml
 from sqlalchemy import select
 
 from asiarch.config import Config
+from asiarch.execute.sandbox import job_workers
 from asiarch.store.db import open_store
 from asiarch.store.queries import find_campaign
 from asiarch.store.schema import Analysis, Evaluation, Experiment, LedgerEntry
@@ -151,19 +152,6 @@ def losses(before: Snapshot, after: Snapshot) -> list[str]:
 
 def finished(shot: Snapshot) -> int:
     return sum(status in TERMINAL for status in shot.experiments.values())
-
-
-def job_workers(orchestrator: int) -> list[int]:
-    """The orchestrator's children that have entered a job's sandbox (their working directory is the job's)."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            parent = int(status.read_text().split("PPid:")[1].split()[0])
-            if parent == orchestrator and Path(os.readlink(status.parent / "cwd")).name.startswith("asiarch-job-"):
-                found.append(int(status.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
 
 
 def inject(kind: str, orchestrator: Orchestrator, config: Config, config_path: Path, rng: random.Random) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from asiarch.execute.sandbox import job_workers
 from asiarch.store.db import open_store
 from asiarch.store.schema import GateAttempt
 from tests.campaigns import BUDGET, experiments_of, start_run, tiny_config, write_config
@@ -17,23 +18,10 @@ from tests.campaigns import BUDGET, experiments_of, start_run, tiny_config, writ
 TERMINAL = {"rejected", "failed", "analysed", "promoted", "discovery"}
 
 
-def _job_workers(orchestrator: int) -> list[int]:
-    """The orchestrator's children that have entered a job's sandbox (their directory is the job's)."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            parent = int(status.read_text().split("PPid:")[1].split()[0])
-            if parent == orchestrator and Path(os.readlink(status.parent / "cwd")).name.startswith("asiarch-job-"):
-                found.append(int(status.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
 def _run_killing_the_first_job_worker(path: Path, name: str) -> None:
     process = start_run(path, name)
     deadline = time.monotonic() + 300
-    while not (workers := _job_workers(process.pid)):
+    while not (workers := job_workers(process.pid)):
         assert time.monotonic() < deadline and process.poll() is None, "no job worker appeared"
         time.sleep(0.05)
     os.kill(workers[0], signal.SIGKILL)

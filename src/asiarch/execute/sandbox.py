@@ -514,6 +514,25 @@ def _brief(args: tuple) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+JOB_DIRECTORY_PREFIX = "asiarch-job-"
+
+
 def workdir_for_job() -> Path:
     """A fresh private directory for one job (the executor removes it afterwards)."""
-    return Path(tempfile.mkdtemp(prefix="asiarch-job-"))
+    return Path(tempfile.mkdtemp(prefix=JOB_DIRECTORY_PREFIX))
+
+
+def job_workers(orchestrator: int) -> list[int]:
+    """The pids of a process's children that are running a job in the sandbox (their working directory is a job's),
+    for tools that watch or fault-inject a campaign from outside (Linux /proc)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            parent = int(status.read_text().split("PPid:")[1].split()[0])
+            if parent == orchestrator and Path(os.readlink(status.parent / "cwd")).name.startswith(
+                JOB_DIRECTORY_PREFIX
+            ):
+                found.append(int(status.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
