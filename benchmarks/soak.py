@@ -154,8 +154,8 @@ def finished(shot: Snapshot) -> int:
     return sum(status in TERMINAL for status in shot.experiments.values())
 
 
-def inject(kind: str, orchestrator: Orchestrator, config: Config, config_path: Path, rng: random.Random) -> str:
-    """Cause one fault; returns what was done, for the log."""
+def inject(kind: str, orchestrator: Orchestrator, config: Config, config_path: Path, rng: random.Random) -> str | None:
+    """Cause one fault; returns what was done, for the log, or None when there was nothing to hit."""
     if kind == "kill-orchestrator":
         orchestrator.kill()
         orchestrator.start()
@@ -163,7 +163,7 @@ def inject(kind: str, orchestrator: Orchestrator, config: Config, config_path: P
     if kind == "kill-worker":
         workers = job_workers(orchestrator.process.pid) if orchestrator.process else []
         if not workers:
-            return "no job worker running: nothing killed"
+            return None
         victim = rng.choice(workers)
         os.kill(victim, signal.SIGKILL)
         return f"worker {victim} killed"
@@ -178,7 +178,7 @@ def inject(kind: str, orchestrator: Orchestrator, config: Config, config_path: P
     if kind == "corrupt-cache":
         files = sorted(Path(config.cache_dir).rglob("*.json"))
         if not files:
-            return "no cached baseline yet: nothing corrupted"
+            return None
         victim = rng.choice(files)
         victim.write_bytes(rng.randbytes(64))
         return f"{victim.name} overwritten with garbage"
@@ -278,6 +278,8 @@ def main() -> None:
         kind = rng.choice(FAULTS)
         before = snapshot(config)
         what = inject(kind, orchestrator, config, config_path, rng)
+        if what is None:
+            continue
         tally.injected[kind] += 1
         exits = len(tally.unexpected_exits)
         progressed = wait_for_progress(orchestrator, config, finished(before), args.progress_timeout, tally)
