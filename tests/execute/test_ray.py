@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -103,3 +104,23 @@ def test_an_unreachable_cluster_is_one_line():
 
     with pytest.raises(RayUnavailable, match="cannot join the Ray cluster at 127.0.0.1:1.*ray start --head"):
         executor("127.0.0.1:1")
+
+
+@pytest.mark.reliability
+def test_a_ray_worker_killed_mid_job_is_retried_by_ray_or_recorded_as_lost_with_the_reason(cluster):
+    for retries, survives in ((1, True), (0, False)):
+        with executor(cluster, max_retries=retries) as pool:
+            handle = pool.submit("8", runner=sleeps)
+            deadline = time.monotonic() + 120
+            while not (children := _sandboxed_job_processes()):
+                assert time.monotonic() < deadline, "the job never started"
+                with pytest.raises(TimeoutError):
+                    pool.result(handle, timeout=1)
+            ray_worker = int(Path(f"/proc/{min(children)}/status").read_text().split("PPid:")[1].split()[0])
+            os.kill(ray_worker, signal.SIGKILL)
+            outcome = pool.result(handle, timeout=240)
+        if survives:
+            assert outcome.error is None and outcome.result == {"slept": 8.0}
+        else:
+            assert outcome.result is None and outcome.error.startswith("Ray lost the job after 0 retries: ")
+            assert "\n" not in outcome.error
