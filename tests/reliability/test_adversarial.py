@@ -82,7 +82,8 @@ def train(attack: str):
 
 @pytest.mark.reliability
 def test_a_layer_that_reseeds_torch_passes_the_gates_but_its_training_run_fails_with_the_reason():
-    assert all(v.passed for v in check("reseed.py"))  # the gates seed their own probes: no harm done there
+    verdicts = check("reseed.py")
+    assert all(v.passed for v in verdicts), verdicts[-1]  # the gates seed their own probes: no harm done there
     outcome = train("reseed.py")
     assert outcome.error is not None and "reseeded torch's global random generator" in outcome.error
     assert "seed 1234, the run's is 7" in outcome.error

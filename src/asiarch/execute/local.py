@@ -30,14 +30,8 @@ from typing import Any, Self
 
 from asiarch.config import ExecutionConfig
 from asiarch.execute.job import run_training_job
-from asiarch.execute.sandbox import (
-    LibraryGuard,
-    SandboxLimits,
-    enter_sandbox,
-    monkeypatch_message,
-    take_violations,
-    workdir_for_job,
-)
+from asiarch.execute.library_guard import LibraryGuard, monkeypatch_message
+from asiarch.execute.sandbox import SandboxLimits, enter_sandbox, take_violations, workdir_for_job
 from asiarch.protocols import JobHandle, JobOutcome, JobRunner, ProgressSink
 
 PROGRESS_EVERY_STEPS = 10

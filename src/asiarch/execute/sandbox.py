@@ -13,12 +13,13 @@ Layers, outermost first (each is independent; see docs/sandbox.md for what each 
 5. A Python audit hook: refuses process creation, signals, sockets, native-library loading and
    file changes outside the working directory; and, while candidate code is running, reading the
    interpreter's stack frames or object graph (where the trainer keeps the targets), running code
-   built at run time, and reading the evaluation data, ``/proc`` or the user's and project's files.
+   built at run time, and reading the evaluation data, a process's environment or memory, or the
+   user's and project's files.
    Each attempt is recorded and reported to the orchestrator at once, so that the job fails with
    gate ``sandbox`` even when the candidate catches the exception or clears the record.
 6. A scrubbed environment (``ENVIRONMENT_KEPT``): API keys and passwords are gone before the
    candidate loads.
-7. An integrity record of the functions and classes of torch and asiarch (``LibraryGuard``): a
+7. An integrity record of the functions and classes of torch and asiarch (``library_guard.py``): a
    candidate that replaces one (monkeypatching the loss, the optimizer or the trainer) fails.
 
 Which of 3 and 4 are in force depends on the kernel and privileges; ``enter_sandbox`` reports them.
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import ctypes
 import glob
-import importlib.util
 import os
 import platform
 import re
@@ -85,13 +85,6 @@ ENVIRONMENT_KEPT = (
 )  # fmt: skip
 """Environment variables a job keeps (by name or prefix); everything else (API keys, passwords, tokens) is
 removed before the candidate loads."""
-DYNAMO_DIRECTORY = os.path.join(os.path.dirname(importlib.util.find_spec("torch").origin or ""), "_dynamo")
-"""Where torch.compile's own wrappers are defined (found without importing torch into the orchestrator)."""
-GUARDED_MODULES = ("torch.nn", "torch._tensor", "torch.optim", "torch.autograd", "torch.functional", "asiarch", "math",
-                   "einops")  # fmt: skip
-"""Modules (and their submodules) whose functions and classes a candidate must leave as they are: the loss, the
-tensor and module methods, the optimizer, autograd and the harness. (Not all of torch: importing torch._dynamo
-rebinds some of its top-level functions, legitimately, in the middle of a job.)"""
 
 
 @dataclass(frozen=True)
@@ -444,62 +437,6 @@ class _AuditHook:
             self.on_refusal(message)
         _violations.append(message)
         raise SandboxViolation(message)
-
-
-class LibraryGuard:
-    """The functions and classes of torch and asiarch (``GUARDED_MODULES``), and the methods of their
-    classes, as bound before the candidate loads. A candidate that rebinds one (a loss that returns zero, an
-    optimizer step that does nothing, a trainer that reports what it likes) is named by ``changed``. Checked when
-    the job ends and at its progress reports, so a patch undone between two checks goes unseen: docs/threat-model.md.
-    """
-
-    def __init__(self) -> None:
-        self._record: dict[str, tuple[object, dict[str, object]]] = {}
-        for name, module in list(sys.modules.items()):
-            if module is None or not any(name == root or name.startswith(root + ".") for root in GUARDED_MODULES):
-                continue
-            bindings = _bindings(vars(module))
-            self._record[name] = (module, bindings)
-            for attribute, value in bindings.items():
-                if isinstance(value, type) and value.__module__ == name:
-                    self._record[f"{name}.{attribute}"] = (value, _bindings(vars(value)))
-
-    def changed(self) -> list[str]:
-        """Dotted names of the recorded bindings that now point elsewhere or are gone."""
-        found = []
-        for owner_name, (owner, bindings) in self._record.items():
-            now = vars(owner)
-            found += [
-                f"{owner_name}.{key}"
-                for key, value in bindings.items()
-                if now.get(key, _GONE) is not value and not _compiler_rebinding(now.get(key))
-            ]
-        return found
-
-
-_GONE = object()
-
-
-def _compiler_rebinding(new: object) -> bool:
-    """``torch.compile`` rebinds methods of ``nn.Module`` and the optimizers to its own wrappers (which keep the
-    compiler out, or watch for mutation): code from ``torch._dynamo`` is not a candidate's doing."""
-    code = getattr(new, "__code__", None)
-    return code is not None and _beneath(os.path.realpath(code.co_filename), DYNAMO_DIRECTORY)
-
-
-def _bindings(namespace: types.MappingProxyType | dict) -> dict[str, object]:
-    """The callables of a namespace (types are looked at, not the values: some of torch's warn when touched)."""
-    return {
-        key: value
-        for key, value in namespace.items()
-        if (callable(value) or issubclass(type(value), (classmethod, staticmethod, property)))
-        and not issubclass(type(value), types.ModuleType)
-    }
-
-
-def monkeypatch_message(changed: list[str]) -> str:
-    return (f"sandbox: the code replaced {', '.join(changed[:3])} (monkeypatching); candidates may not change torch "
-            "or asiarch")  # fmt: skip
 
 
 def _opens_for_writing(args: tuple) -> bool:
