@@ -85,17 +85,20 @@ def _one_thread() -> Iterator[None]:
 def paired_step_seconds(layer: nn.Module, baseline: nn.Module, seq_len: int, cfg: GatesConfig) -> tuple[float, float]:
     """Median CPU time of one forward+backward of ``layer`` and of ``baseline`` at (1, seq_len).
 
-    Single-threaded process CPU time, measured alternately after a warm-up step each: other load
-    on the machine barely moves it (measured: DeltaNet against itself stays within ±5% while two
-    training jobs share the two cores, where wall time swings 0.3–2x)."""
+    Single-threaded CPU time, measured alternately after a warm-up step each: other load on the
+    machine barely moves it (measured: DeltaNet against itself stays within ±5% while two training
+    jobs share the two cores, where wall time swings 0.3–2x). The calling thread's clock, not the
+    process's: with torch on one thread (forward and CPU backward run there) they agree, but under
+    the sandbox's RLIMIT_CPU Linux advances the process clock only every few milliseconds, which
+    read a cheap layer's steps as 0 ms and then 4 ms and failed it as quadratic."""
     x = torch.randn(1, seq_len, cfg.d_model, requires_grad=True)
     times: tuple[list[float], list[float]] = ([], [])
     with _one_thread():
         for _ in range(cfg.timing_repeats + 1):
             for module, record in zip((layer, baseline), times):
-                start = time.process_time()
+                start = time.thread_time()
                 _train_step(module, x)
-                record.append(time.process_time() - start)
+                record.append(time.thread_time() - start)
             if times[0][-1] > cfg.probe_step_limit_s:
                 break
     own, theirs = (statistics.median(record[1:] or record) for record in times)

@@ -13,8 +13,14 @@ import os
 import sys
 import types
 
-DYNAMO_DIRECTORY = os.path.join(os.path.dirname(importlib.util.find_spec("torch").origin or ""), "_dynamo")
-"""Where torch.compile's own wrappers are defined (found without importing torch into the orchestrator)."""
+TORCH_DIRECTORY = os.path.dirname(importlib.util.find_spec("torch").origin or "")
+TORCH_WRAPPERS = (
+    os.path.join(TORCH_DIRECTORY, "_dynamo") + os.sep,
+    os.path.join(TORCH_DIRECTORY, "optim", "optimizer.py"),
+)
+"""Where torch defines the wrappers it rebinds library methods to in the middle of a job: torch.compile's (which
+keep the compiler out of ``nn.Module`` and the optimizers, or watch for mutation), and the optimizers' profiling
+hook on ``step``. Found without importing torch into the orchestrator."""
 GUARDED_MODULES = ("torch.nn", "torch._tensor", "torch.optim", "torch.autograd", "torch.functional", "asiarch", "math",
                    "einops")  # fmt: skip
 """Modules (and their submodules) whose functions and classes a candidate must leave as they are: the loss, the
@@ -38,26 +44,29 @@ class LibraryGuard:
                     self._record[f"{name}.{attribute}"] = (value, _bindings(vars(value)))
 
     def changed(self) -> list[str]:
-        """Dotted names of the recorded bindings that now point elsewhere or are gone."""
+        """Dotted names of the recorded bindings that now point elsewhere or are gone, and of callables added to a
+        recorded class (an override that shadows an inherited method)."""
         found = []
         for owner_name, (owner, bindings) in self._record.items():
             now = vars(owner)
             found += [
                 f"{owner_name}.{key}"
                 for key, value in bindings.items()
-                if now.get(key, _GONE) is not value and not _compiler_rebinding(now.get(key))
+                if now.get(key, _GONE) is not value and not _torch_rebinding(now.get(key))
             ]
+            if isinstance(owner, type):
+                added = _bindings(now).keys() - bindings.keys()
+                found += [f"{owner_name}.{key}" for key in sorted(added) if not _torch_rebinding(now[key])]
         return found
 
 
 _GONE = object()
 
 
-def _compiler_rebinding(new: object) -> bool:
-    """``torch.compile`` rebinds methods of ``nn.Module`` and the optimizers to its own wrappers (which keep the
-    compiler out, or watch for mutation): code from ``torch._dynamo`` is not a candidate's doing."""
+def _torch_rebinding(new: object) -> bool:
+    """Is the new binding one of torch's own wrappers (``TORCH_WRAPPERS``), not a candidate's doing?"""
     code = getattr(new, "__code__", None)
-    return code is not None and os.path.realpath(code.co_filename).startswith(DYNAMO_DIRECTORY + os.sep)
+    return code is not None and os.path.realpath(code.co_filename).startswith(TORCH_WRAPPERS)
 
 
 def _bindings(namespace: types.MappingProxyType | dict) -> dict[str, object]:
