@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from asiarch.config import ExecutionConfig, RayConfig
+from asiarch.protocols import JobHandle
 from tests.execute.ray_runners import sleeps, where_am_i
 from tests.execute.test_local import FIXTURES, _alive, job
 from tests.web.browser import free_port
@@ -71,11 +72,7 @@ def test_a_job_no_node_can_take_fails_at_once_with_the_reason(cluster):
 def test_cancel_kills_the_job_and_a_hang_meets_its_time_limit(cluster):
     with executor(cluster) as pool:
         handle = pool.submit("300", runner=sleeps)
-        deadline = time.monotonic() + 120
-        while not (children := _sandboxed_job_processes()):
-            assert time.monotonic() < deadline, "the job never started"
-            with pytest.raises(TimeoutError):
-                pool.result(handle, timeout=1)
+        children = _started(pool, handle)
         pool.cancel(handle, "cancelled by the test")
         assert pool.result(handle).error == "cancelled by the test"
         deadline = time.monotonic() + 20
@@ -84,6 +81,16 @@ def test_cancel_kills_the_job_and_a_hang_meets_its_time_limit(cluster):
             time.sleep(0.2)
         (late,) = [pool.result(pool.submit(job(str(FIXTURES / "hangs.py")), timeout_s=8))]
     assert late.result is None and "time limit" in late.error
+
+
+def _started(pool: RayExecutor, handle: JobHandle) -> set[int]:
+    """Drive the pool until the job's sandboxed process runs on the cluster; its pids."""
+    deadline = time.monotonic() + 120
+    while not (children := _sandboxed_job_processes()):
+        assert time.monotonic() < deadline, "the job never started"
+        with pytest.raises(TimeoutError):
+            pool.result(handle, timeout=1)
+    return children
 
 
 def _sandboxed_job_processes() -> set[int]:
@@ -111,11 +118,7 @@ def test_a_ray_worker_killed_mid_job_is_retried_by_ray_or_recorded_as_lost_with_
     for retries, survives in ((1, True), (0, False)):
         with executor(cluster, max_retries=retries) as pool:
             handle = pool.submit("8", runner=sleeps)
-            deadline = time.monotonic() + 120
-            while not (children := _sandboxed_job_processes()):
-                assert time.monotonic() < deadline, "the job never started"
-                with pytest.raises(TimeoutError):
-                    pool.result(handle, timeout=1)
+            children = _started(pool, handle)
             ray_worker = int(Path(f"/proc/{min(children)}/status").read_text().split("PPid:")[1].split()[0])
             os.kill(ray_worker, signal.SIGKILL)
             outcome = pool.result(handle, timeout=240)
