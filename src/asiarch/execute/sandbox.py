@@ -353,10 +353,10 @@ class _AuditHook:
     def __init__(
         self,
         workdir: str,
-        programs: frozenset[str] = frozenset(),
-        gpu: bool = False,
-        reads: _ReadRules | None = None,
-        on_refusal: Callable[[str], None] | None = None,
+        programs: frozenset[str],
+        gpu: bool,
+        reads: _ReadRules,
+        on_refusal: Callable[[str], None] | None,
     ) -> None:
         self.workdir = workdir
         self.programs = programs
@@ -384,7 +384,7 @@ class _AuditHook:
             if _opens_for_writing(args):
                 if not self._inside(args[0]):
                     self._refuse(f"tried to write the file {_brief(args[:1])} outside its working directory")
-            elif self.reads is not None and isinstance(args[0], (str, bytes)):
+            elif isinstance(args[0], (str, bytes)):
                 what = self.reads.refused(os.fsdecode(args[0]))
                 if what is not None and self._where()[1]:
                     self._refuse(f"tried to read {what} ({_brief(args[:1])})")
