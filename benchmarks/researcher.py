@@ -28,7 +28,7 @@ from asiarch.agents.researcher.context import zoo_brief
 from asiarch.agents.researcher.offline.researcher import OfflineResearcher
 from asiarch.agents.researcher.offline.zoo_specs import ZOO_SPECS
 from asiarch.config import Config
-from asiarch.execute.gate_job import GateJob, outcome_verdicts, run_gate_job
+from asiarch.execute.gate_job import GateJob, gates_for, outcome_verdicts, run_gate_job
 from asiarch.execute.local import LocalExecutor
 from asiarch.protocols import Proposal, ResearchContext
 
@@ -74,7 +74,7 @@ def main() -> None:
         directory = Path(tmp)
         paths = [write_candidate(p, directory) for p in proposals]
         start = time.perf_counter()
-        outcomes = executor.run([GateJob(str(p), config.gates) for p in paths], runner=run_gate_job)
+        outcomes = executor.run([GateJob(str(p), gates_for(config)) for p in paths], runner=run_gate_job)
         first = [outcome_verdicts(o, config.execution.gate_timeout_s) for o in outcomes]
         failed = [(p, v) for p, v in zip(proposals, first) if not v[-1].passed]
         gate_seconds = time.perf_counter() - start

@@ -71,8 +71,12 @@ def test_eval_prints_candidate_next_to_references(tiny_config, tmp_path, monkeyp
     for text in (example, "softmax", "linear_elu", "mqar", "lm", "kv2", "kv4", "±"):
         assert text in result.output
     rows = json.loads(saved.read_text())
+    # references try both mqar learning rates (+ one lm run) on each of their two seeds
     assert {len(v) for k, v in rows.items() if k.startswith("zoo:")} == {2 * 3}
     assert len(rows[f"examples/{example}"]) == 3
+    assert "A campaign would" in result.output and "against linear_elu (validation split)" in result.output
+    assert rows["fitness"]["strongest"] == "linear_elu" and rows["fitness"]["split"] == "validation"
+    assert rows["verdict"]["decision"] in ("promote", "do not promote")
 
 
 @pytest.mark.slow
@@ -94,7 +98,7 @@ def test_references_are_cached_and_reused(tiny_config, tmp_path):
         1,
         1,
         1,
-    ]  # two mqar learning rates and one lm run per seed
+    ]  # references: both mqar learning rates and one lm run on every seed
 
 
 def test_no_results_are_stored_without_save(tiny_config, tmp_path):
@@ -221,3 +225,31 @@ def test_check_a_reference_by_zoo_name_shows_its_figures():
     result = invoke("check", "zoo:softmax")
     assert result.exit_code == 1 and "subquadratic" in result.output and "compute grows" in result.output
     assert invoke("check", "zoo:lstm").exit_code == 2
+
+
+def test_the_verdict_says_what_a_campaign_would_do_at_screen_and_at_confirm():
+    from asiarch.cli import stage_verdict
+    from asiarch.config import Config
+    from tests.agents.results import ACC, NATS, results, summary, two_task_stage
+
+    def at_confirm(mqar: list[float], lm: list[float]) -> dict:
+        return {"mqar": summary("mqar", ACC, mqar, first_seed=1000), "lm": summary("lm", NATS, lm, first_seed=1000)}
+
+    confirm = two_task_stage(seeds=2).model_copy(update={"reference_seeds": 3, "seed_base": 1000})
+    config = Config(
+        stages={"screen": two_task_stage(), "confirm": confirm},
+        analyst={"rivals": ["strong", "weak"], "max_promotions": 1},
+    )
+    references = {
+        "strong": results([0.90, 0.92, 0.94], [2.00, 2.10, 2.20]),
+        "weak": results([0.80, 0.82, 0.84], [1.90, 1.95, 2.00]),
+    }
+    screen = stage_verdict(config, "screen", results([0.95], [2.0]), references)
+    assert screen.fitness["strongest"] == "strong" and screen.fitness["split"] == "validation"
+    assert screen.verdict["decision"] == "promote" and "would promote it" in screen.text
+    behind = stage_verdict(config, "screen", results([0.80], [2.3]), references)
+    assert behind.verdict["decision"] == "do not promote"
+    confirm_references = {name: at_confirm(r["mqar"].values, r["lm"].values) for name, r in references.items()}
+    confirmed = stage_verdict(config, "confirm", at_confirm([0.95, 0.97], [2.0, 2.1]), confirm_references)
+    assert confirmed.verdict["decision"] in ("discovery", "not a discovery") and confirmed.verdict["m"] == 1
+    assert "look 1 of 1" in confirmed.text and confirmed.fitness["split"] == "test"

@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from asiarch.agents.researcher.context import zoo_brief
 from asiarch.budget import covered_seconds
 from asiarch.cli import app
-from asiarch.config import StageConfig
+from asiarch.config import Config, StageConfig
 from asiarch.store.db import open_store
 from asiarch.store.queries import add_experiment, analyses_of, evaluations_of, find_campaign, get_or_create_campaign
 from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, GateAttempt, LedgerEntry, Orchestrator
@@ -109,7 +110,7 @@ def test_kill_9_in_the_middle_then_resume_loses_and_duplicates_nothing(tmp_path)
 @pytest.mark.slow
 def test_the_wall_clock_budget_stops_a_confirm_stage_mid_way_and_resume_confirms_it(tmp_path):
     max_hours = 60 / 3600
-    slow_confirm = StageConfig(seeds=2, reference_seeds=2, tasks={"mqar": tiny_run(steps=20_000)})
+    slow_confirm = StageConfig(seeds=2, reference_seeds=2, seed_base=1000, tasks={"mqar": tiny_run(steps=20_000)})
     config = tiny_config(tmp_path, max_hours=max_hours).model_copy(
         update={"stages": {**tiny_config(tmp_path).stages, "confirm": slow_confirm}}
     )
@@ -136,11 +137,52 @@ def test_the_wall_clock_budget_stops_a_confirm_stage_mid_way_and_resume_confirms
         assert stages == ["screen", "confirm"]
 
 
+def _promoted_at_width(tmp_path, code: str, name: str):
+    """A campaign whose one experiment is already promoted, with a confirm stage 32 wide (the gates probe 64) and
+    a watchdog whose leak floor every run falls under (5x the best reference's final loss)."""
+    config = tiny_config(tmp_path, max_experiments=1)
+    wide = tiny_run(steps=30)
+    wide = wide.model_copy(update={"model": wide.model.model_copy(update={"d_model": 32})})
+    tree = config.model_dump(mode="json")
+    tree["stages"]["confirm"] = StageConfig(
+        seeds=2, reference_seeds=2, seed_base=1000, tasks={"mqar": wide}
+    ).model_dump()
+    tree["execution"]["watchdog"]["leak_floor_fraction"] = 5.0
+    config = Config.model_validate(tree)
+    store = open_store(config.store)
+    with store.session() as session:
+        campaign = get_or_create_campaign(session, name, config.model_dump(mode="json"))
+        found = add_experiment(session, campaign, "promoted", code, status="promoted", fitness=1.0,
+                               decision={"index": 0, "parent": "zoo:deltanet", "references": []})  # fmt: skip
+    run_in_process(config, name)
+    return store, found.id
+
+
+def test_a_leak_stop_at_confirm_is_rechecked_and_an_honest_layer_is_trained_again_without_the_floor(tmp_path):
+    store, experiment_id = _promoted_at_width(tmp_path, zoo_brief("deltanet").code, "recheck")
+    with store.session() as session:
+        experiment = session.get(Experiment, experiment_id)
+        assert experiment.status in ("promoted", "discovery"), experiment.failure_reason
+        assert "leak floor" in experiment.decision["leak_stop_rechecked"]["stop"]
+        assert experiment.decision["leak_stop_rechecked"]["widths"] == [32]
+        assert [a.stage for a in analyses_of(session, experiment_id)] == ["confirm"]
+        assert sorted(r.seed for r in evaluations_of(session, experiment_id) if r.stage == "confirm") == [1000, 1001]
+
+
+def test_a_layer_that_leaks_only_at_a_later_stages_width_is_caught_by_the_recheck(tmp_path):
+    code = (Path(__file__).parent / "reliability" / "adversarial" / "leak_at_one_width.py").read_text()
+    store, experiment_id = _promoted_at_width(tmp_path, code, "leaky")
+    with store.session() as session:
+        experiment = session.get(Experiment, experiment_id)
+        assert experiment.status == "failed" and "leak floor" in experiment.failure_reason
+        assert "the causality gate at width 32 agrees" in experiment.failure_reason
+
+
 def test_a_discovery_waiting_for_the_scale_stage_is_measured_there_on_resume(tmp_path):
     config = tiny_config(tmp_path, max_experiments=1)
     bigger = tiny_run(steps=10)
     bigger = bigger.model_copy(update={"model": bigger.model.model_copy(update={"d_model": 32})})
-    scale = StageConfig(seeds=2, reference_seeds=2, tasks={"mqar": bigger})
+    scale = StageConfig(seeds=2, reference_seeds=2, seed_base=2000, tasks={"mqar": bigger})
     config = config.model_copy(update={"stages": {**config.stages, "scale": scale}})
     store = open_store(config.store)
     with store.session() as session:
@@ -154,7 +196,7 @@ def test_a_discovery_waiting_for_the_scale_stage_is_measured_there_on_resume(tmp
         analysis = [a for a in analyses_of(session, found.id) if a.stage == "scale"]
         assert len(analysis) == 1 and "p_corrected" in analysis[0].significance
         rows = [r for r in evaluations_of(session, found.id) if r.stage == "scale"]
-        assert sorted(r.seed for r in rows) == [0, 1]
+        assert sorted(r.seed for r in rows) == [2000, 2001]  # the scale stage's own seeds
         experiment = session.get(Experiment, found.id)
         assert experiment.status == "discovery" and experiment.stage_reached == "scale"
     _, again = run_in_process(config, "scaled")  # measured once: nothing is in flight any more

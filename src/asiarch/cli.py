@@ -7,18 +7,22 @@ import errno
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
 
+from asiarch.agents.discovery import Family, budget_problems, decide
 from asiarch.agents.engineer import Engineer
+from asiarch.agents.fitness import fitness
 from asiarch.arch.source_gates import source_too_large
 from asiarch.arch.zoo import ZOO
 from asiarch.bench.baselines import BaselineCache
-from asiarch.bench.stages import ZOO_PREFIX
+from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, stage_seeds
 from asiarch.bench.tasks import make_task
+from asiarch.bench.tasks.base import TEST, VALIDATION
 from asiarch.config import Config, ConfigError, StageConfig, load_config
 from asiarch.execute.evaluate import Evaluation, ReferenceJobError, WatchPlan, evaluate_all, reference_evaluations
 from asiarch.execute.local import LocalExecutor
@@ -125,6 +129,44 @@ def _executor(cfg: Config) -> LocalExecutor:
     return LocalExecutor(cfg.execution)
 
 
+@dataclass(frozen=True)
+class StageVerdict:
+    """What a campaign would do with a candidate's results at a stage: fitness, and the verdict with its text."""
+
+    fitness: dict | None
+    verdict: dict
+    text: str
+
+
+def stage_verdict(
+    cfg: Config, stage: str, candidate: dict[str, TaskSummary], references: dict[str, dict[str, TaskSummary]]
+) -> StageVerdict:
+    """Fitness against the strongest rival and the campaign's decision: promotion at screen (on validation, with the
+    budget at every width), the sequential discovery test at a later stage (on test, at the last look the seeds
+    reach, in the family the config declares)."""
+    stage_cfg = cfg.stage(stage)
+    if not any(name in references for name in cfg.analyst.rivals):
+        return StageVerdict(None, {"decision": None}, "No verdict: none of analyst.rivals is among the references.")
+    split = VALIDATION if stage == "screen" else TEST
+    report = fitness(stage_cfg, candidate, references, cfg.analyst, split)
+    scored = {"value": report.value, "split": split, "strongest": report.strongest,
+              "per_task": {label: task.z for label, task in report.per_task.items()}}  # fmt: skip
+    head = f"Fitness {report.value:+.2f} against {report.strongest} ({split} split)."
+    if stage == "screen":
+        over = budget_problems(candidate, stage_cfg, cfg.gates.parameter_tolerance)
+        promote = report.value >= cfg.analyst.promote_min_fitness and not over
+        why = "; ".join(over) if over else f"fitness {'≥' if promote else '<'} {cfg.analyst.promote_min_fitness:+g}"
+        verdict = {"decision": "promote" if promote else "do not promote", "reasons": over}
+        return StageVerdict(scored, verdict, f"{head} A campaign would {verdict['decision']} it to confirm ({why}).")
+    seeds = min((len(task.per_seed) for task in candidate.values()), default=0)
+    reached = [look for look, count in enumerate(stage_cfg.look_counts()) if count <= seeds]
+    if not reached:
+        return StageVerdict(scored, {"decision": None}, f"{head} No discovery test: fewer seeds than the first look.")
+    decided = decide(candidate, references, stage_cfg, cfg.analyst, Family.of(cfg.analyst), reached[-1],
+                     cfg.gates.parameter_tolerance)  # fmt: skip
+    return StageVerdict(scored, {"decision": decided.outcome, **asdict(decided)}, f"{head} {decided.reason}.")
+
+
 @app.command("eval")
 def eval_command(
     file: Annotated[Path, typer.Argument(help="Candidate file: a Mixer class or an ASI-Arch DeltaNet file.")],
@@ -146,7 +188,7 @@ def eval_command(
     executor = _executor(cfg)
     _require_gates(cfg, file, executor)
     refs = _reference_results(cfg, names, stage, executor, refresh=False)
-    candidate_seeds = range(seeds or stage_cfg.seeds)
+    candidate_seeds = stage_seeds(stage_cfg, seeds or stage_cfg.seeds)
     watch = WatchPlan.from_references(cfg.execution.watchdog, refs)
     found, wall = evaluate_all(
         {str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name), watch
@@ -160,11 +202,14 @@ def eval_command(
         fail(f"every job of {file} failed; the first error is above")
     for table in evaluation_tables({file.name: evaluation}, refs, stage, wall):
         console.print(table)
+    judged = stage_verdict(cfg, stage, evaluation.tasks, {name: ev.tasks for name, ev in refs.items()})
+    console.print(judged.text, highlight=False)
     if save is not None:
         payload = {
             ev.candidate: [{"label": label, **result.to_dict()} for label, result in ev.rows]
             for ev in (evaluation, *refs.values())
         }
+        payload.update(fitness=judged.fitness, verdict=judged.verdict)
         try:
             save.write_text(json.dumps(payload, indent=1))
         except OSError as exc:
@@ -209,8 +254,8 @@ def check(
     """Run every gate on a candidate in a sandboxed worker process and print a table; exits 1 if one fails.
 
     Gates in order: parse, contract, imports, load, instantiate, shape, finite, repeatability, causality,
-    batch independence, parameter budget, speed, sub-quadratic scaling (plus sandbox, memory and timeout
-    when the candidate trips them)."""
+    prefix consistency, batch independence, receptive field, parameter budget, speed, sub-quadratic scaling
+    (plus sandbox, memory and timeout when the candidate trips them)."""
     cfg = _config(config, overrides)
     if file.startswith(ZOO_PREFIX):
         _references(cfg, file[len(ZOO_PREFIX) :])

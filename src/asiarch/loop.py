@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,20 +28,25 @@ from sqlalchemy.orm import Session
 
 from asiarch.agents.analyst import (
     Analyst,
+    Family,
     Judge,
     Relative,
-    discovery,
+    campaign_rules,
+    decide,
     fitness,
     record_analysis,
     summarise_edit,
     update_insights,
 )
+from asiarch.agents.discovery import budget_problems
 from asiarch.agents.engineer import Engineer, write_candidate
 from asiarch.agents.novelty import Judge as RepeatJudge
 from asiarch.agents.novelty import NoveltyFilter
 from asiarch.agents.researcher.context import Retriever, build_context, zoo_brief
 from asiarch.bench.baselines import BaselineCache
-from asiarch.bench.stages import TaskSummary, summarise
+from asiarch.bench.stages import TaskSummary, stage_seeds, summarise
+from asiarch.bench.tasks.base import TEST
+from asiarch.bench.trainer import RunResult
 from asiarch.budget import (
     budget_exhausted,
     check_deadline,
@@ -51,9 +56,10 @@ from asiarch.budget import (
     record_runs,
     wall_clock_deadline,
 )
-from asiarch.config import Config
+from asiarch.config import Config, StageConfig
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
 from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
+from asiarch.execute.watchdog import LEAK_STOP
 from asiarch.protocols import Credit, Executor, Proposal, Researcher
 from asiarch.store.claims import Heartbeat, claim, join_campaign, leave_campaign, lock_campaign
 from asiarch.store.db import Store
@@ -150,11 +156,11 @@ def run_campaign(
                 for flight in batch:
                     analyse(store, config, analyst, flight, references, retrieve, view)
                     if flight.status == "promoted":
-                        summary.training_wall_s += advance(store, config, executor, analyst, flight, CONFIRM,
-                                                           directory, view, deadline)
+                        summary.training_wall_s += advance(store, config, executor, engineer, analyst, flight,
+                                                           CONFIRM, directory, view, deadline)
                     if flight.status == "discovery" and SCALE in config.stages:
-                        summary.training_wall_s += advance(store, config, executor, analyst, flight, SCALE,
-                                                           directory, view, deadline)
+                        summary.training_wall_s += advance(store, config, executor, engineer, analyst, flight,
+                                                           SCALE, directory, view, deadline)
                 with store.session() as session:
                     update_insights(session, lock_campaign(session, campaign_id))
                 record_batch(store, campaign_id, batch_started)
@@ -400,14 +406,6 @@ def reference_results(
                                  deadline=deadline, retries=config.execution.reference_retries)
 
 
-def strongest_rivals(config: Config, screen: dict[str, StageEvaluation]) -> list[str]:
-    """The ``analyst.confirm_rivals`` rivals with the best screen fitness: the ones a confirmed candidate must beat."""
-    tasks = {name: evaluation.tasks for name, evaluation in screen.items()}
-    rivals = [name for name in config.analyst.rivals if name in tasks]
-    ranked = sorted(rivals, key=lambda n: -fitness(config.stage(SCREEN), tasks[n], tasks, config.analyst).value)
-    return ranked[: config.analyst.confirm_rivals]
-
-
 def train(
     store: Store,
     config: Config,
@@ -417,19 +415,29 @@ def train(
     references: dict[str, StageEvaluation],
     view: View,
     deadline: float | None = None,
+    seeds: Sequence[int] | None = None,
+    prior: Sequence[tuple[str, RunResult]] = (),
+    watch_leaks: bool = True,
 ) -> float:
     """Train every flight at ``stage`` in one pool of jobs; record results (or the failure) per experiment.
 
-    Past the ``deadline`` the jobs are cancelled and the flights keep their status, to be trained again on
-    resume; the compute of the runs that did finish is still charged to the ledger."""
+    ``seeds`` defaults to the stage's candidate seeds; ``prior`` holds a flight's earlier runs at the stage (a
+    sequential stage's earlier looks), which fix its learning rates. Past the ``deadline`` the jobs are
+    cancelled and the flights keep their status, to be trained again on resume; the compute of the runs that
+    did finish is still charged to the ledger. ``watch_leaks=False`` trains without the watchdog's leak floor
+    (divergence is still watched): for a layer whose leak stop the gates have re-checked."""
     if not flights:
         return 0.0
     stage_config = config.stage(stage)
     watch = WatchPlan.from_references(config.execution.watchdog, references)
-    requests = {str(f.path): range(stage_config.seeds) for f in flights}
+    if not watch_leaks:
+        watch = WatchPlan(watch.config, {label: None for label in watch.floors})
+    chosen = list(seeds) if seeds is not None else stage_seeds(stage_config, stage_config.seeds)
+    requests = {str(f.path): chosen for f in flights}
     view("training", stage=stage, ids=[f.id for f in flights])
     try:
-        found, wall = evaluate_all(requests, stage_config, executor, watch=watch, deadline=deadline)
+        found, wall = evaluate_all(requests, stage_config, executor, watch=watch, deadline=deadline,
+                                   prior={str(f.path): list(prior) for f in flights})
     except OutOfTime as out:
         with store.session() as session:
             for flight in flights:
@@ -515,6 +523,9 @@ def analyse(
             name=row.name,
             code=row.code,
         )
+        over_budget = budget_problems(tasks, config.stage(SCREEN), config.gates.parameter_tolerance)
+        if over_budget:
+            result.fields["parameter_budget"] = over_budget
         record_analysis(session, row, SCREEN, result)
         row.fitness = result.fitness
         lock_campaign(session, row.campaign_id)  # orchestrators sharing the campaign count promotions in turn
@@ -522,7 +533,9 @@ def analyse(
             select(Experiment.id).where(Experiment.campaign_id == row.campaign_id,
                                         Experiment.status.in_(("promoted", "discovery")))
         )
-        promote = analyst.should_promote(result, SCREEN, len(list(promoted)))
+        count = len(list(promoted))
+        declared = campaign_rules(row.campaign).max_promotions  # the family m fixed at the start, not a later --set
+        promote = not over_budget and count < declared and analyst.should_promote(result, SCREEN, count)
         row.status = flight.status = "promoted" if promote else "analysed"
         view("analysed", id=row.id, name=row.name, fitness=result.fitness, promoted=promote)
 
@@ -531,6 +544,7 @@ def advance(
     store: Store,
     config: Config,
     executor: Executor,
+    engineer: Engineer,
     analyst: Analyst,
     flight: Flight,
     stage: str,
@@ -538,43 +552,89 @@ def advance(
     view: View,
     deadline: float | None = None,
 ) -> float:
-    """A promoted experiment at the confirm stage (more seeds and tasks), then the discovery test against the
-    strongest rivals of the screen stage; or a discovery at the scale stage (the GPU preset's bigger models),
-    measured and tested the same way. Returns the seconds spent training, the rivals' runs included.
+    """A promoted experiment at the confirm stage, or a discovery at the scale stage (the GPU preset's bigger
+    models): fresh seeds and data, every rival reference measured there, and the sequential discovery test of
+    ``agents.discovery`` after each look, stopping as soon as the answer is clear. Returns the seconds spent
+    training, the rivals' runs included. A run the watchdog stops for a suspected leak is not believed blindly
+    here (a layer that genuinely halves a rival's loss would look like one): the gates re-check the layer at
+    every width the stage trains at, and if it passes the look is trained again without the leak floor.
 
     Past the ``deadline`` the experiment keeps its status without an analysis at ``stage``: in flight, so a
-    resumed campaign runs the stage again."""
+    resumed campaign goes on from the runs it has stored."""
     check_deadline(deadline)
     began = time.monotonic()
-    rivals = strongest_rivals(config, reference_results(config, SCREEN, executor))
+    rivals = [name for name in config.analyst.rivals if name in config.references]
     references = reference_results(config, stage, executor, rivals, deadline)
     wall = time.monotonic() - began  # the rivals' runs at this stage (the first time only, then cached) are training
+    stage_config = config.stage(stage)
     with store.session() as session:
         row = session.get(Experiment, flight.id)
         proposal = Proposal(row.name, row.motivation, row.code, spec=row.spec)
+        family = Family.of(campaign_rules(row.campaign))
+        runs = stored_runs(session, row.id, stage)
     if flight.path is None:
         flight.path = write_candidate(proposal, directory)
-    wall += train(store, config, executor, [flight], stage, references, view, deadline)
-    if flight.status == "failed":
-        return wall
     ref_tasks = {name: e.tasks for name, e in references.items()}
+    watch_leaks = True
+    for look, count in enumerate(stage_config.look_counts()):
+        have = {result.seed for _, result in runs}
+        missing = [seed for seed in stage_seeds(stage_config, count) if seed not in have]
+        if missing:
+            status = flight.status
+            wall += train(store, config, executor, [flight], stage, references, view, deadline, missing, runs,
+                          watch_leaks)  # fmt: skip
+            if flight.status == "failed" and watch_leaks and leak_stop_cleared(store, engineer, flight, stage_config,
+                                                                                status):  # fmt: skip
+                watch_leaks = False
+                wall += train(store, config, executor, [flight], stage, references, view, deadline, missing, runs,
+                              watch_leaks)  # fmt: skip
+            if flight.status == "failed":
+                return wall
+            with store.session() as session:
+                runs = stored_runs(session, flight.id, stage)
+        verdict = decide(summarise(runs), ref_tasks, stage_config, config.analyst, family, look,
+                         config.gates.parameter_tolerance)  # fmt: skip
+        if verdict.stopped:
+            break
+    flight.tasks = summarise(runs)
     with store.session() as session:
         row = session.get(Experiment, flight.id)
-        confirmed = session.scalars(
-            select(Experiment.id).where(Experiment.campaign_id == row.campaign_id,
-                                        Experiment.status.in_(("promoted", "discovery")))
-        )
         result = analyst.analyse(stage_name=stage, candidate=flight.tasks, references=ref_tasks, parent=None,
                                  siblings=[], edit=summarise_edit("", None, row.code, row.spec, row.operator),
-                                 retrieve=None, name=row.name, code=row.code)
-        verdict = discovery(flight.tasks, ref_tasks, config.stage(stage), len(list(confirmed)), True, config.analyst)
+                                 retrieve=None, name=row.name, code=row.code, split=TEST)  # fmt: skip
         result.significance.update(asdict(verdict))
+        result.text += f" Discovery test: {verdict.reason}."
         record_analysis(session, row, stage, result)
         if stage == CONFIRM and verdict.is_discovery:
             row.status = flight.status = "discovery"
         view("confirmed", id=row.id, name=row.name, stage=stage, fitness=result.fitness,
              discovery=verdict.is_discovery, p=verdict.p_corrected)
     return wall
+
+
+def leak_stop_cleared(store: Store, engineer: Engineer, flight: Flight, stage: StageConfig, status: str) -> bool:
+    """After a watchdog leak stop past the screen: gate the layer at each of the stage's widths. When every gate
+    passes, the experiment returns to ``status`` with the stop and the re-check recorded in its decision (True);
+    otherwise it stays failed and its reason names the gate that confirmed the leak (False)."""
+    with store.session() as session:
+        row = session.get(Experiment, flight.id)
+        stop = row.failure_reason or ""
+        if row.failure_gate != "training" or LEAK_STOP not in stop:
+            return False
+    widths = sorted({(run.model.d_model, run.model.num_heads) for run in stage.tasks.values()})
+    for width in widths:
+        verdict = engineer.check(flight.path, width)[-1]
+        if not verdict.passed:
+            with store.session() as session:
+                row = session.get(Experiment, flight.id)
+                row.failure_reason = f"{stop}; the {verdict.gate} gate at width {width[0]} agrees: {verdict.reason}"
+            return False
+    with store.session() as session:
+        row = session.get(Experiment, flight.id)
+        row.status = flight.status = status
+        row.failure_gate = row.failure_reason = None
+        row.decision = {**row.decision, "leak_stop_rechecked": {"stop": stop, "widths": [w for w, _ in widths]}}
+    return True
 
 
 def awaits_stage(session: Session, row: Experiment, config: Config) -> bool:

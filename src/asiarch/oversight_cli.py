@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from asiarch.agents.analyst import campaign_rules
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, summarise
 from asiarch.bench.trainer import RunResult
@@ -54,7 +55,7 @@ CURVE_PNG = "discovery_curve.png"
 CURVE_CSV = "discovery_curve.csv"
 SUMMARY_JSON = "summary.json"
 REPORT_DETAILS = 300
-REPLICATE_SEED_OFFSET = 1000
+REPLICATE_SEED_OFFSET = 100_000
 """Replication seeds start here, far from any stage's own seeds; a stored experiment's next replication starts after
 the seeds its earlier ones used, while a reference's always uses the same fresh seeds (comparable across machines)."""
 MIN_REPLICATION_SEEDS = 2
@@ -244,7 +245,7 @@ def _measured_under(cfg: Config, campaign: Campaign, stage: str) -> tuple[StageC
     try:
         stage_cfg = StageConfig.model_validate(recorded["stages"][stage]) if stage in recorded.get("stages", {}) \
             else _stage(cfg, stage)  # fmt: skip
-        analyst = AnalystConfig.model_validate(recorded["analyst"]) if "analyst" in recorded else cfg.analyst
+        analyst = campaign_rules(campaign) if "analyst" in recorded else cfg.analyst
     except ValidationError as exc:
         fail(f"campaign {campaign.name!r} recorded a config this asiarch cannot read ({exc.errors()[0]['msg']}); "
              "use the asiarch version that ran it")  # fmt: skip
@@ -259,8 +260,14 @@ def _run(trial: Trial, old_rows: list[tuple[str, RunResult]] | None = None) -> O
     executor = _executor(trial.cfg)
     cached = _cached_references(trial, names, executor)
     requests = {ZOO_PREFIX + name: trial.seeds for name in names} | {trial.candidate: trial.seeds}
+    # Fresh seeds train at the learning rates the old seeds chose on validation: a replication re-measures the
+    # result as it was selected, it does not select again.
+    prior = {ZOO_PREFIX + name: cached[name].rows for name in names}
+    if not trial.is_reference:
+        prior[trial.candidate] = old_rows or []
     found, wall = evaluate_all(requests, trial.stage_cfg, executor, job_progress(console, f"replicating {trial.label}"),
-                               WatchPlan.from_references(trial.cfg.execution.watchdog, cached))  # fmt: skip
+                               WatchPlan.from_references(trial.cfg.execution.watchdog, cached),
+                               prior=prior)  # fmt: skip
     broken = [outcome for name in names for outcome in found[ZOO_PREFIX + name].failures]
     if broken:
         fail(f"reference job failed: {broken[0].job.describe()}: {broken[0].error}; the harness itself is broken here")

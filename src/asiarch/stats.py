@@ -181,3 +181,46 @@ def difference_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -
     difference, se, df = _welch_parts(a, b)
     half = t_quantile(0.5 + level / 2.0, df) * se
     return difference - half, difference + half
+
+
+@dataclass(frozen=True)
+class OneSampleResult:
+    """A one-sample t test of mean(values) > ``null``: the mean, its standard error, t, df and the p-value."""
+
+    mean: float
+    se: float
+    t: float
+    df: float
+    p: float
+
+    def upper_bound(self, level: float) -> float:
+        """One-sided upper confidence bound of the mean at ``level`` (e.g. 0.9)."""
+        return self.mean + t_quantile(level, self.df) * self.se if self.se > 0 else self.mean
+
+    def lower_bound(self, level: float) -> float:
+        """One-sided lower confidence bound of the mean at ``level`` (e.g. 0.95)."""
+        return self.mean - t_quantile(level, self.df) * self.se if self.se > 0 else self.mean
+
+
+def one_sample_t_test(values: Sequence[float], null: float = 0.0) -> OneSampleResult:
+    """One-sided t test that the mean of ``values`` exceeds ``null`` (paired comparisons pass the per-pair
+    differences). With no spread at all, a mean above ``null`` is certain (p = 0) and one at or below it is no
+    evidence (p = 1 below, 0.5 at it)."""
+    mean, variance, n = _moments(values, "a one-sample t test")
+    se = math.sqrt(variance / n)
+    if se > 0:
+        t = (mean - null) / se
+    else:
+        t = math.copysign(math.inf, mean - null) if mean != null else 0.0
+    return OneSampleResult(mean, se, t, float(n - 1), t_sf(t, n - 1))
+
+
+def holm(p_values: dict[str, float], alpha: float) -> dict[str, bool]:
+    """Holm's step-down procedure: which of the hypotheses are rejected at family-wise level ``alpha``."""
+    ordered = sorted(p_values, key=lambda name: p_values[name])
+    rejected = {name: False for name in p_values}
+    for rank, name in enumerate(ordered):
+        if not p_values[name] < alpha / (len(ordered) - rank):
+            break
+        rejected[name] = True
+    return rejected

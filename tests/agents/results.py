@@ -8,14 +8,19 @@ from tests.helpers import tiny_run
 ACC, NATS = "accuracy", "nats_per_token"
 
 
-def summary(label: str, metric: str, values: list[float], first_seed: int = 0) -> TaskSummary:
+def summary(
+    label: str, metric: str, values: list[float], first_seed: int = 0, mixer_parameters: int = 0
+) -> TaskSummary:
+    """Test values as given; validation values equal to them (choices and claims see the same numbers here);
+    mixer parameters 0 = not recorded, so no budget is judged unless a test asks."""
     runs = {
         first_seed + i: RunResult(
-            label, first_seed + i, 0.01, metric, {"test": v}, v, [(10, 1.0)], 10, False, 1.0, 1.0, 1000, 500
-        )
+            label, first_seed + i, 0.01, metric, {"test": v}, v, [(10, 1.0)], 10, False, 1.0, 1.0, 1000,
+            mixer_parameters, validation={"test": v}, validation_value=v,
+        )  # fmt: skip
         for i, v in enumerate(values)
     }
-    return TaskSummary(label, metric, runs)
+    return TaskSummary(label, metric, runs, 0.01)
 
 
 def results(mqar: list[float], lm: list[float]) -> dict[str, TaskSummary]:

@@ -1,18 +1,22 @@
 """Behavioural gates: every defect is rejected by the gate that names it; no reference is rejected."""
 
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from asiarch.arch.cost_gates import StepCostMeter, fitted_exponent
-from asiarch.arch.gates import cut_points, run_layer_gates
+from asiarch.arch.cost_gates import StepCostMeter, fitted_exponent, scaling_lengths, speed_lengths
+from asiarch.arch.gates import cut_points, prefix_consistency_gate, prefix_lengths, run_layer_gates
 from asiarch.arch.loader import load_candidate
+from asiarch.arch.receptive_field import edge_drops, probe_positions, receptive_field_gate
 from asiarch.arch.zoo import ZOO
-from asiarch.config import GatesConfig
+from asiarch.config import GatesConfig, load_config
+from asiarch.execute.gate_job import gates_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFECTS = Path(__file__).parent / "defects"
+FIXTURES = Path(__file__).parent / "fixtures"
 CFG = GatesConfig()
 
 
@@ -27,7 +31,9 @@ ALL_LAYER_GATES = [
     "finite",
     "repeatability",
     "causality",
+    "prefix_consistency",
     "batch_independence",
+    "receptive_field",
     "parameter_budget",
     "speed",
     "subquadratic",
@@ -39,6 +45,9 @@ def test_every_subquadratic_reference_passes_every_gate(name):
     verdicts = run_layer_gates(lambda: ZOO[name](CFG.d_model, CFG.num_heads), CFG)
     assert all(v.passed for v in verdicts), [v for v in verdicts if not v.passed]
     assert [v.gate for v in verdicts] == ALL_LAYER_GATES
+    figures = {v.gate: v.figures for v in verdicts}
+    assert {"slowdown_at_64", "slowdown_at_128", "slowdown_at_1024"} <= set(figures["speed"])
+    assert {"mib_at_64", "mflop_at_128", "ms_at_64"} <= set(figures["subquadratic"])
 
 
 def test_softmax_reference_is_correct_but_quadratic():
@@ -52,6 +61,18 @@ def test_softmax_reference_is_correct_but_quadratic():
 @pytest.mark.parametrize("example", ["gated_deltanet_mixer.py", "asi_arch_deltanet.py"])
 def test_bundled_examples_pass(example):
     assert all(v.passed for v in verdicts_for_file(ROOT / "examples" / example))
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("*.py")))
+def test_loader_fixtures_pass_the_length_gates(fixture):
+    """Pad-to-chunk kernels, bf16 casts, masks and aux losses: none of them changes a prefix's output or shows a
+    window edge (the fixtures are loader tests, so the budget and cost gates do not apply to them)."""
+    spec = load_candidate(FIXTURES / fixture)
+    torch.manual_seed(0)
+    layer = spec.build(CFG.d_model, CFG.num_heads).eval()
+    for gate in (prefix_consistency_gate, receptive_field_gate):
+        verdict = gate(layer, CFG)
+        assert verdict.passed, verdict
 
 
 @pytest.mark.parametrize(
@@ -113,3 +134,57 @@ def test_scaling_probe_config_is_validated():
         GatesConfig(scaling_seq_lens=[512, 256])
     with pytest.raises(ValueError, match="exceeds"):
         GatesConfig(scaling_seq_lens=[256, 512], scaling_fit_points=3)
+
+
+def test_prefix_probe_covers_every_stage_and_gate_length():
+    cfg = GatesConfig(stage_seq_lens=[96, 300])
+    lengths = prefix_lengths(cfg)
+    assert {1, 17, 96, 300, cfg.causal_seq_len, cfg.speed_seq_len} <= set(lengths)
+    assert lengths[-1] == max(cfg.scaling_seq_lens) and lengths == sorted(set(lengths))
+
+
+def test_cost_gates_probe_the_stage_lengths_but_fit_only_the_longest_scaling_lengths():
+    cfg = GatesConfig(stage_seq_lens=[64, 8192])
+    assert speed_lengths(cfg) == [64, 1024, 8192]
+    assert scaling_lengths(cfg) == [64, 256, 512, 1024, 2048, 4096, 8192]
+
+
+def test_gate_settings_take_the_stage_lengths_from_the_stages_unless_set():
+    assert gates_for(load_config(None)).stage_seq_lens == [64, 128]
+    longer = load_config(None, ["stages.screen.tasks.lm.params.seq_len=256"])
+    assert gates_for(longer).stage_seq_lens == [64, 128, 256]
+    assert gates_for(load_config(None, ["gates.stage_seq_lens=[32]"])).stage_seq_lens == [32]
+    assert GatesConfig().evaluated_seq_lens == [64, 128]
+    with pytest.raises(ValueError, match="positive lengths"):
+        GatesConfig(stage_seq_lens=[0, 64])
+
+
+def _profile(log_influence: list[list[float]]) -> torch.Tensor:
+    return torch.tensor(log_influence).exp()
+
+
+def test_a_window_edge_is_a_drop_and_smooth_forgetting_is_not():
+    distance = torch.arange(200, dtype=torch.float32)
+    window = torch.where(distance < 64, 0.0, -math.log(5.0))
+    fast_decay = -0.2 * distance
+    distances, drops = edge_drops(_profile([window.tolist()] * 3), 32)
+    assert int(distances[drops.argmax()]) == 64 and math.exp(float(drops.max())) == pytest.approx(5.0, rel=1e-4)
+    _, drops = edge_drops(_profile([fast_decay.tolist()] * 3), 32)
+    assert math.exp(float(drops.max())) < 1.01
+
+
+def test_resets_at_different_distances_in_different_samples_are_not_a_window():
+    """A data-dependent gate that wipes the memory does so at a different distance in each sample."""
+    distance = torch.arange(200, dtype=torch.float32)
+    rows = [torch.where(distance < cut, 0.0, -8.0).tolist() for cut in (50, 90, 130, 170)]
+    rows += [torch.zeros(200).tolist()] * 3
+    _, drops = edge_drops(_profile(rows), 32)
+    assert math.exp(float(drops.max())) < 1.01
+
+
+def test_probe_positions_catch_block_local_windows_at_any_offset():
+    positions = probe_positions(512, 32)
+    assert len(set(positions)) == len(positions) and min(positions) >= 256
+    for block in range(64, 257):
+        for offset in range(block):
+            assert any((t - offset) % block + 1 >= 32 for t in positions), (block, offset)

@@ -81,6 +81,15 @@ def test_test_splits_are_well_formed(task: Task) -> None:
         assert_well_formed(task, batch, batch.inputs.shape[0])
 
 
+def test_validation_splits_are_well_formed_and_other_examples_than_test(task: Task) -> None:
+    validation, test = task.validation_splits(), task.test_splits()
+    assert set(validation) == set(test)
+    for name, batch in validation.items():
+        assert_well_formed(task, batch, test[name].inputs.shape[0])
+        assert not torch.equal(batch.inputs, test[name].inputs), f"{task.name}: validation {name} repeats test"
+    assert fingerprint(type(task)().validation_splits()) == fingerprint(validation)
+
+
 def test_train_batch_is_determined_by_generator(task: Task) -> None:
     first = task.train_batch(BATCH, torch.Generator().manual_seed(7))
     again = task.train_batch(BATCH, torch.Generator().manual_seed(7))

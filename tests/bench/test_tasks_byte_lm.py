@@ -58,17 +58,21 @@ def test_test_windows_are_held_out_text() -> None:
 
 
 def test_train_and_test_never_overlap(fake_corpus: torch.Tensor) -> None:
-    params = {"seq_len": FAKE_SEQ_LEN, "test_fraction": FAKE_TEST_FRACTION, "test_windows": 64}
+    params = {"seq_len": FAKE_SEQ_LEN, "test_fraction": FAKE_TEST_FRACTION, "validation_fraction": FAKE_TEST_FRACTION,
+              "test_windows": 64}  # fmt: skip
     task = make_task("byte_lm", params)
-    split = task.split_point
+    split, held_out = task.split_point, task.validation_point
     assert split == round(FAKE_LEN * (1 - FAKE_TEST_FRACTION))
+    assert held_out == round(FAKE_LEN * (1 - 2 * FAKE_TEST_FRACTION))
 
     train = task.train_batch(5_000, torch.Generator().manual_seed(0))
     steps = train.inputs[:, 1:] - train.inputs[:, :1]
     assert (steps == torch.arange(1, FAKE_SEQ_LEN)).all(), "a crop is not contiguous"
     assert train.inputs[:, 0].min() == 0, "training crops should reach the first byte"
-    assert train.targets[:, -1].max() == split - 1, "training crops should reach the split"
+    assert train.targets[:, -1].max() == held_out - 1, "training crops should reach the validation part"
 
+    validation = task.validation_splits()["test"]
+    assert validation.inputs.min() >= held_out and validation.targets.max() <= split - 1
     test = task.test_splits()["test"]
     assert test.inputs.min() >= split and test.targets.max() == FAKE_LEN - 1
 

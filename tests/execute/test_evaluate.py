@@ -22,8 +22,11 @@ def test_cached_reference_results_survive_a_run_whose_jobs_fail(tmp_path):
 
 
 def test_a_seed_cut_off_by_the_deadline_is_not_cached_half_done():
-    stage = StageConfig(reference_seeds=2, tasks={"mqar": tiny_run(lrs=(1e-3, 3e-3)), "copy": tiny_run("copy")})
-    whole = [("mqar", result("mqar", 0, 1e-3, 0.5)), ("mqar", result("mqar", 0, 3e-3, 0.6)),
-             ("copy", result("copy", 0, 3e-3, 0.7))]  # fmt: skip
-    half = [("mqar", result("mqar", 1, 1e-3, 0.5)), ("copy", result("copy", 1, 3e-3, 0.7))]
-    assert _whole_seeds(whole + half, stage) == whole
+    stage = StageConfig(reference_seeds=3, tasks={"mqar": tiny_run(lrs=(1e-3, 3e-3)), "copy": tiny_run("copy")})
+    search = [("mqar", result("mqar", 0, 1e-3, 0.5)), ("mqar", result("mqar", 0, 3e-3, 0.6)),
+              ("copy", result("copy", 0, 3e-3, 0.7))]  # fmt: skip
+    later = [("mqar", result("mqar", 1, 3e-3, 0.5)), ("copy", result("copy", 1, 3e-3, 0.7))]  # the chosen lr only
+    half = [("mqar", result("mqar", 2, 3e-3, 0.5))]  # copy never finished on seed 2
+    assert _whole_seeds(search + later + half, stage) == search + later
+    stage = stage.model_copy(update={"lr_search_seeds": 3, "seeds": 3})
+    assert _whole_seeds(search + later, stage) == search, "a search seed is whole only with every lr"

@@ -67,6 +67,23 @@ def test_disguised_attacks_pass_the_import_check_and_are_refused_by_the_sandbox(
 
 
 @pytest.mark.reliability
+@pytest.mark.parametrize(
+    "attack,gate,words",
+    [
+        ("length_switch_softmax.py", "prefix_consistency", "depends on how long the input is"),
+        ("window_covers_context.py", "receptive_field", "a finite attention window of about 128 tokens"),
+        ("block_local_softmax.py", "receptive_field", "a finite attention window of about"),
+    ],
+)
+def test_layers_that_are_softmax_attention_only_at_the_evaluated_lengths_are_refused(attack, gate, words):
+    """Each is causal at every fixed length and cheap at the lengths the cost gates time; the length gates see it."""
+    verdicts = check(attack)
+    assert verdicts[-1].gate == gate and not verdicts[-1].passed and all(v.passed for v in verdicts[:-1])
+    assert "causality" in [v.gate for v in verdicts[:-1]]
+    assert words in verdicts[-1].reason and "\n" not in verdicts[-1].reason, verdicts[-1].reason
+
+
+@pytest.mark.reliability
 def test_a_candidate_looking_for_secrets_finds_the_environment_scrubbed(monkeypatch):
     monkeypatch.setenv(SECRET, "hunter2")  # workers are spawned from this process's environment
     verdicts = check("steal_environment.py")

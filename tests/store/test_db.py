@@ -74,7 +74,7 @@ def test_a_version_1_store_opens_with_campaign_state_and_gate_attempts(tmp_path)
         assert experiment.decision == {} and experiment.fitness == 0.25
         session.add(GateAttempt(experiment_id=experiment.id, round=0, operator="seed", code="x", verdicts=[]))
         assert experiment.claimed_by is None
-        assert session.query(SchemaVersion).one().version == schema_version() == 3
+        assert session.query(SchemaVersion).one().version == schema_version() == 4
     store.close()
 
 

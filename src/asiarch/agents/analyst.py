@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.orm import Session
 
+from asiarch.agents.discovery import DiscoveryVerdict, Family, decide
 from asiarch.agents.edits import EditSummary, summarise_edit
-from asiarch.agents.fitness import DiscoveryVerdict, FitnessReport, Standardiser, TaskScore, discovery, fitness
+from asiarch.agents.fitness import FitnessReport, Standardiser, TaskScore, fitness
 from asiarch.agents.researcher.context import TASK_SYMPTOMS, Retriever
 from asiarch.arch.zoo import ZOO
 from asiarch.bench.metrics import ACCURACY
 from asiarch.bench.stages import TaskSummary
+from asiarch.bench.tasks.base import TEST, VALIDATION, HeldOut
 from asiarch.cognition.motifs import MOTIFS
 from asiarch.config import AnalystConfig, Config, ConfigError
 from asiarch.stats import difference_ci, welch_t_test
@@ -38,7 +40,8 @@ __all__ = [
     "Judge",
     "Relative",
     "TaskScore",
-    "discovery",
+    "decide",
+    "Family",
     "fitness",
     "record_analysis",
     "summarise_edit",
@@ -139,16 +142,22 @@ class Analyst:
         retrieve: Retriever | None,
         name: str = "the candidate",
         code: str = "",
+        split: HeldOut = VALIDATION,
     ) -> AnalysisResult:
-        """Fitness, comparisons, edit, weaknesses with cognition, and a readable account, at one stage."""
+        """Fitness, comparisons, edit, weaknesses with cognition, and a readable account, at one stage.
+
+        Fitness is computed on ``split``: validation where it decides (promotion, the pool), test where it is the
+        claim; the comparisons with parent, siblings and rival always report test values, and the fitness on the
+        test split is recorded beside the deciding one (``fields["test_fitness"]``)."""
         stage = self.config.stage(stage_name)
-        yardstick = Standardiser(stage, references, self.rules)
+        yardstick = Standardiser(stage, references, self.rules, split)
         report = yardstick.report(candidate)
+        test_report = report if split == TEST else Standardiser(stage, references, self.rules, TEST).report(candidate)
         parent_fitness = None if parent is None else parent.fitness
         if parent is not None and parent_fitness is None and parent.tasks:
             parent_fitness = yardstick.report(parent.tasks).value
         deltas = self._deltas(report, candidate, references[report.strongest], parent, siblings)
-        significance = self._significance(yardstick, report, candidate)
+        significance = self._significance(report, references, candidate)
         weaknesses = self._weaknesses(report)
         cited = self._cognition(weaknesses, retrieve)
         next_stage = self._next_stage(stage_name, report.value)
@@ -158,6 +167,8 @@ class Analyst:
         value = report.value
         fields: dict = {
             "strongest": report.strongest,
+            "split": split,
+            "test_fitness": _finite(test_report.value),
             "per_task": {
                 label: {"task": s.task, "z": s.z, "sigma": s.sigma, "weight": s.weight, "status": s.status}
                 for label, s in report.per_task.items()
@@ -204,7 +215,7 @@ class Analyst:
                 "candidate": {
                     "seeds": sorted(summary.per_seed) if summary is not None else [],
                     "values": [_finite(v) for v in summary.values] if summary is not None else [],
-                    "mean": _finite(score.mean),
+                    "mean": _finite(_mean(ours)) if len(ours) == score.n else None,  # test values, as reported
                     "n": score.n,
                 },
                 "reference": _comparison(ours, _values(strongest.get(label)), name=report.strongest),
@@ -218,30 +229,21 @@ class Analyst:
         return deltas
 
     def _significance(
-        self, yardstick: Standardiser, report: FitnessReport, candidate: Mapping[str, TaskSummary]
+        self,
+        report: FitnessReport,
+        references: Mapping[str, Mapping[str, TaskSummary]],
+        candidate: Mapping[str, TaskSummary],
     ) -> dict:
-        """Per task, the two-sided Welch test against the strongest rival; overall, the one-sided test of the
-        per-seed aggregates (the discovery test before its multiple-comparison correction)."""
+        """Per task, the two-sided Welch test of the test values against the strongest rival's (descriptive: the
+        discovery test is ``agents.discovery``'s, at the confirm stage)."""
         tests: dict = {}
         for label in report.per_task:
-            ours, theirs = _values(candidate.get(label)), _values(yardstick.references[report.strongest].get(label))
+            ours, theirs = _values(candidate.get(label)), _values(references[report.strongest].get(label))
             if len(ours) < 2 or len(theirs) < 2:
                 tests[label] = {"vs": report.strongest, "note": f"n={min(len(ours), len(theirs))}, no test"}
                 continue
             result = welch_t_test(ours, theirs)
             tests[label] = {"vs": report.strongest, "t": _finite(result.t), "df": _finite(result.df), "p": result.p}
-        aggregate = yardstick.aggregate_test(candidate)
-        tests["aggregate"] = (
-            {"vs": report.strongest, "note": "fewer than two complete seeds, no test"}
-            if aggregate is None
-            else {
-                "vs": report.strongest,
-                "alternative": "greater",
-                "t": _finite(aggregate.t),
-                "df": _finite(aggregate.df),
-                "p": aggregate.p,
-            }
-        )
         return tests
 
     def _weaknesses(self, report: FitnessReport) -> tuple[str, ...]:
@@ -299,7 +301,7 @@ class Analyst:
             f"{label} {s.status if s.missing else f'z={s.z:+.2f}'}" for label, s in report.per_task.items()
         )
         sentences = [
-            f"{name} scores fitness {report.value:+.2f} at {stage_name} against the strongest rival, "
+            f"{name} scores fitness {report.value:+.2f} ({report.split}) at {stage_name} against the strongest rival, "
             f"{report.strongest} ({scores}; z in units of the references' seed spread)."
         ]
 
@@ -347,6 +349,16 @@ def record_analysis(session: Session, experiment: Experiment, stage_name: str, r
     return row
 
 
+def campaign_rules(campaign: Campaign) -> AnalystConfig:
+    """The analyst rules a campaign was started with (its stored config): a resumed campaign keeps its rules and
+    its declared family of discovery tests. Keys this version no longer knows are ignored; new ones take their
+    defaults."""
+    stored = dict((campaign.config or {}).get("analyst", {}))
+    return AnalystConfig.model_validate(
+        {key: value for key, value in stored.items() if key in AnalystConfig.model_fields}
+    )
+
+
 def _motif_of(key: str) -> list[str]:
     motif = key.partition(":")[2]
     return [motif] if motif in MOTIFS else []
@@ -362,7 +374,7 @@ def update_insights(
     in place as evidence grows; one whose credit no longer clears the bar is removed, so the insights
     researchers read are the credit that holds now. Without ``config`` the thresholds are those the
     campaign was started with (its stored config), so a resumed campaign keeps its rules."""
-    rules = config or AnalystConfig.model_validate((campaign.config or {}).get("analyst", {}))
+    rules = config or campaign_rules(campaign)
     existing = credit_insights(session, campaign, stage)
     changed = 0
     for key, pairs in edit_deltas(session, campaign, stage).items():

@@ -16,7 +16,7 @@ from pathlib import Path
 from asiarch.arch.verdict import Verdict
 from asiarch.bench.stages import located
 from asiarch.config import Config
-from asiarch.execute.gate_job import GateJob, outcome_verdicts, run_gate_job
+from asiarch.execute.gate_job import GateJob, gates_for, outcome_verdicts, run_gate_job
 from asiarch.protocols import Executor, Proposal, Repairer
 
 FILE_STEM_CHARS = 40
@@ -63,11 +63,15 @@ class Engineer:
         self.executor = executor
         self.repairer = repairer
 
-    def check(self, path: Path | str) -> list[Verdict]:
+    def check(self, path: Path | str, width: tuple[int, int] | None = None) -> list[Verdict]:
         """Run every gate on a candidate file (or ``zoo:NAME``) in a sandboxed worker, stopping at the first
-        failure."""
+        failure; at the gates' width, or at ``width`` = (d_model, num_heads) (a stage's, to re-check a layer
+        where it trains)."""
         timeout = self.config.execution.gate_timeout_s
-        job = GateJob(located(str(path)), self.config.gates)
+        gates = gates_for(self.config)
+        if width is not None:
+            gates = gates.model_copy(update={"d_model": width[0], "num_heads": width[1]})
+        job = GateJob(located(str(path)), gates)
         handle = self.executor.submit(job, run_gate_job, timeout_s=timeout)
         return outcome_verdicts(self.executor.result(handle), timeout)
 

@@ -2,12 +2,13 @@
 
 All three compare against measurements, not opinions. Parameters are counted against the
 reference DeltaNet at the same width. Time is single-thread process CPU time, measured
-alternately with DeltaNet's in the same process, so load on the machine barely moves it.
+alternately with DeltaNet's in the same process, so load on the machine barely moves it; speed
+is judged at the speed probe's length and at every stage length, where the layer trains.
 Scaling fits log-cost against log-length over the longest probe lengths for three costs:
 matmul-class FLOPs and peak tensor memory (both exact, counted by a dispatch mode that sees
 every aten op) and time relative to DeltaNet (medians of repeats; a failing fit is measured
-again before it counts). A per-token Python loop is linear, so it passes the scaling gate;
-the speed gate is what catches it.
+again before it counts); the stage lengths are measured too and reported, not fitted. A
+per-token Python loop is linear, so it passes the scaling gate; the speed gate is what catches it.
 """
 
 from __future__ import annotations
@@ -105,22 +106,33 @@ def paired_step_seconds(layer: nn.Module, baseline: nn.Module, seq_len: int, cfg
     return own, theirs
 
 
+def speed_lengths(cfg: GatesConfig) -> list[int]:
+    """The speed probe's length and every stage length, increasing: a layer must train at a sane speed where it is
+    timed and where it is trained."""
+    return sorted({cfg.speed_seq_len, *cfg.evaluated_seq_lens})
+
+
 def speed_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
-    """A training step no slower than ``speed_multiple`` times the reference DeltaNet's."""
+    """A training step no slower than ``speed_multiple`` times the reference DeltaNet's, at the speed probe's length
+    and at every stage length; the slowest ratio is judged."""
     layer.train()
-    own, theirs = paired_step_seconds(layer, reference_layer(cfg).train(), cfg.speed_seq_len, cfg)
-    ratio = own / theirs
-    figures = {"step_seconds": own, "reference_step_seconds": theirs, "slowdown": ratio}
-    if ratio > cfg.speed_multiple:
+    baseline = reference_layer(cfg).train()
+    slowdowns, own_seconds = {}, {}
+    for n in speed_lengths(cfg):
+        own, theirs = paired_step_seconds(layer, baseline, n, cfg)
+        slowdowns[n], own_seconds[n] = own / theirs, own
+    worst = max(slowdowns, key=slowdowns.__getitem__)
+    figures = {f"slowdown_at_{n}": ratio for n, ratio in slowdowns.items()}
+    if slowdowns[worst] > cfg.speed_multiple:
         return Verdict(
             "speed",
             False,
-            f"a forward+backward step at length {cfg.speed_seq_len} takes {own * 1e3:.0f} ms, {ratio:.1f}x the "
-            f"reference DeltaNet (limit {cfg.speed_multiple:g}x): replace per-token Python loops with chunked or "
-            "parallel tensor operations (asiarch.ops)",
+            f"a forward+backward step at length {worst} takes {own_seconds[worst] * 1e3:.1f} ms, "
+            f"{slowdowns[worst]:.1f}x the reference DeltaNet (limit {cfg.speed_multiple:g}x): replace per-token "
+            "Python loops with chunked or parallel tensor operations (asiarch.ops)",
             figures,
         )
-    return Verdict("speed", True, f"{ratio:.1f}x the reference DeltaNet's step time", figures)
+    return Verdict("speed", True, f"at most {slowdowns[worst]:.1f}x the reference DeltaNet's step time", figures)
 
 
 def _sdpa_cpu_flops(query, key, value, *args, **kwargs) -> int:  # noqa: ANN001 - aten's signature
@@ -197,13 +209,27 @@ def fitted_exponent(lengths: list[int], costs: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
+def scaling_lengths(cfg: GatesConfig) -> list[int]:
+    """The sub-quadratic probe's lengths: the scaling lengths plus every stage length, increasing. Only the longest
+    ``scaling_fit_points`` scaling lengths are fitted (overheads dominate short ones); the figures at the stage
+    lengths show what the layer costs where it trains."""
+    return sorted({*cfg.scaling_seq_lens, *cfg.evaluated_seq_lens})
+
+
+def _fit(lengths: list[int], costs: list[float], cfg: GatesConfig) -> float:
+    """The fitted exponent over the longest ``scaling_fit_points`` scaling lengths; 0 for a cost that is 0 at the
+    longest (no matmul at all)."""
+    fitted = cfg.scaling_seq_lens[-cfg.scaling_fit_points :]
+    points = [cost for n, cost in zip(lengths, costs) if n in fitted]
+    return fitted_exponent(fitted, points) if points[-1] > 0 else 0.0
+
+
 def _time_exponent(layer: nn.Module, baseline: nn.Module, cfg: GatesConfig) -> tuple[float, list[float]]:
     """1 + the slope of log(time / DeltaNet's time): DeltaNet is linear by construction, so dividing
     by it cancels the machine's load and cache effects that bend both curves alike."""
-    lengths, fit = cfg.scaling_seq_lens, cfg.scaling_fit_points
+    lengths = scaling_lengths(cfg)
     pairs = [paired_step_seconds(layer, baseline, n, cfg) for n in lengths]
-    ratios = [own / theirs for own, theirs in pairs]
-    return 1.0 + fitted_exponent(lengths[-fit:], ratios[-fit:]), [own for own, _ in pairs]
+    return 1.0 + _fit(lengths, [own / theirs for own, theirs in pairs], cfg), [own for own, _ in pairs]
 
 
 def subquadratic_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
@@ -211,13 +237,14 @@ def subquadratic_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
 
     The exact counts go first; time, the noisy one, is measured only when they pass."""
     layer.train()
-    lengths, fit = cfg.scaling_seq_lens, cfg.scaling_fit_points
+    lengths = scaling_lengths(cfg)
     memory, flops = zip(*(step_costs(layer, n, cfg) for n in lengths))
     exponents = {
-        "compute": fitted_exponent(lengths[-fit:], list(flops[-fit:])) if flops[-1] > 0 else 0.0,
-        "memory": fitted_exponent(lengths[-fit:], list(memory[-fit:])),
+        "compute": _fit(lengths, list(flops), cfg),
+        "memory": _fit(lengths, list(memory), cfg),
     }
     per_length = {f"mib_at_{n}": m / 2**20 for n, m in zip(lengths, memory)}
+    per_length.update({f"mflop_at_{n}": f / 1e6 for n, f in zip(lengths, flops)})
     if max(exponents.values()) <= cfg.scaling_exponent_bound:
         baseline = reference_layer(cfg).train()
         time_exponent, times = _time_exponent(layer, baseline, cfg)
@@ -226,12 +253,13 @@ def subquadratic_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
         exponents["time"] = time_exponent
         per_length.update({f"ms_at_{n}": t * 1e3 for n, t in zip(lengths, times)})
     figures = {f"{cost}_exponent": value for cost, value in exponents.items()} | per_length
+    fitted = cfg.scaling_seq_lens[-cfg.scaling_fit_points :]
     for cost, exponent in exponents.items():
         if exponent > cfg.scaling_exponent_bound:
             return Verdict(
                 "subquadratic",
                 False,
-                f"{cost} grows as length^{exponent:.2f} from {lengths[-fit]} to {lengths[-1]} tokens (bound "
+                f"{cost} grows as length^{exponent:.2f} from {fitted[0]} to {fitted[-1]} tokens (bound "
                 f"{cfg.scaling_exponent_bound:g}): the layer is quadratic; replace full attention with a recurrence, "
                 "chunked kernel or bounded window",
                 figures,

@@ -4,7 +4,11 @@ Each gate probes the layer with real tensors and returns a ``Verdict`` whose rea
 a person or an LLM can act on. These run inside the sandboxed worker that loaded the candidate,
 never in the orchestrator. A leaky layer (one that sees future tokens) would look like a
 breakthrough — its loss drops — so causality is probed at many cut points, including the edges
-of every chunk size a chunked kernel is likely to use.
+of every chunk size a chunked kernel is likely to use. The gates probe lengths the stages never
+train at (up to 4096 tokens by default) and the stages train at lengths the cost gates hardly see
+(64, 128), so two gates tie them together: prefix consistency (a layer computes the same function
+at every length) and the receptive field (no attention window that covers the evaluated
+sequences, in ``asiarch.arch.receptive_field``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from torch import nn
 from asiarch.arch.backbone import MixerFactory
 from asiarch.arch.contract import split_output
 from asiarch.arch.cost_gates import COST_GATES, parameter_budget_gate
+from asiarch.arch.receptive_field import receptive_field_gate
 from asiarch.arch.verdict import Verdict
 from asiarch.config import GatesConfig
 
@@ -96,6 +101,56 @@ def causality_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
     return Verdict("causality", True, "no output moved when later tokens changed", figures)
 
 
+PREFIX_EXTRA_LENGTHS = (1, 2, 3, 17, 65, 100)
+"""Prefix lengths probed besides every stage and gate length: shorter than the short convolutions and
+the chunks, one past a chunk edge (a kernel that pads to a multiple of its chunk), and lengths that are
+no multiple of any power-of-two chunk."""
+
+
+def prefix_lengths(cfg: GatesConfig) -> list[int]:
+    """Every length a stage trains at or a gate probes, plus ``PREFIX_EXTRA_LENGTHS``, increasing.
+
+    The scaling lengths are in: a layer that was softmax attention up to 2048 tokens and linear beyond
+    would otherwise look like one layer at every length from 1 to the speed probe's 1024."""
+    gate_lengths = {cfg.causal_seq_len, cfg.batch_seq_len, cfg.speed_seq_len, *cfg.scaling_seq_lens}
+    return sorted({*cfg.evaluated_seq_lens, *gate_lengths, *PREFIX_EXTRA_LENGTHS})
+
+
+@torch.no_grad()
+def prefix_consistency_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
+    """The output on the first L tokens is the same whether or not more tokens follow.
+
+    True of every causal layer (pad-and-chunk kernels included: the padding comes after the real
+    tokens), and the one property that ties the gates' long probes to the short sequences the stages
+    train at: a layer that switched mechanism by input length (softmax attention below some length,
+    linear attention above) is causal and sub-quadratic at every length the cost gates time, and still
+    trains as softmax attention. One forward pass at the longest length, then one per shorter length."""
+    *shorter, longest = prefix_lengths(cfg)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(2, longest, cfg.d_model, generator=generator)
+    y = _forward(layer, x)
+    worst, worst_length = 0.0, 0
+    for length in shorter:
+        moved = _relative_change(y[:, :length], _forward(layer, x[:, :length].contiguous()))
+        if moved > worst:
+            worst, worst_length = moved, length
+    figures = {"max_relative_change": worst, "longest": float(longest), "lengths": float(len(shorter))}
+    if worst > cfg.tolerance:
+        return Verdict(
+            "prefix_consistency",
+            False,
+            f"on the first {worst_length} tokens of a {longest}-token input its output differs by {worst:.2e} "
+            f"(relative) from its output on those {worst_length} tokens alone: its output depends on how long the "
+            "input is; a layer may not behave differently at the evaluated lengths "
+            f"({', '.join(map(str, cfg.evaluated_seq_lens))}) than at the lengths the gates probe (up to {longest}); "
+            "compute every length with the same operations",
+            figures,
+        )
+    return Verdict(
+        "prefix_consistency", True, f"outputs on {len(shorter)} prefixes match the {longest}-token run", figures
+    )
+
+
 @torch.no_grad()
 def repeatability_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
     """Two calls on the same input give the same output: no hidden state carried across calls."""
@@ -129,7 +184,15 @@ def batch_independence_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
     return Verdict("batch_independence", True, "samples do not mix", {"max_relative_change": worst})
 
 
-BEHAVIOURAL_GATES = (shape_gate, finite_gate, repeatability_gate, causality_gate, batch_independence_gate)
+BEHAVIOURAL_GATES = (
+    shape_gate,
+    finite_gate,
+    repeatability_gate,
+    causality_gate,
+    prefix_consistency_gate,
+    batch_independence_gate,
+    receptive_field_gate,
+)
 
 
 def run_layer_gates(factory: MixerFactory, cfg: GatesConfig) -> list[Verdict]:

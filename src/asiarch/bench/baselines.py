@@ -23,7 +23,9 @@ from asiarch.bench.trainer import RunResult
 from asiarch.config import StageConfig
 
 HARNESS_PACKAGES = ("ops", "arch/backbone.py", "arch/zoo", "bench")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 3
+"""2: runs carry validation results and stages their own seeds; 3: references try every learning rate on every seed.
+An older file is a miss."""
 
 
 def cpu_model() -> str:

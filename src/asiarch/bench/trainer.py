@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch.nn import functional as F
@@ -48,6 +48,16 @@ class RunResult:
     mixer_parameters: int
     gpu_s: float = 0.0
     """Wall seconds with a GPU held (the whole run, when it trained on CUDA)."""
+    validation: dict[str, float] = field(default_factory=dict)
+    """The task's metric on its validation splits: what learning rates and promotions are chosen on."""
+    validation_value: float | None = None
+    """Mean over the validation splits; None for results stored before validation splits existed."""
+
+    @property
+    def selection_value(self) -> float:
+        """The number a choice about this run is made on: validation, or the test value of an old result that has
+        none (such a result was chosen on test, as every result was then)."""
+        return self.value if self.validation_value is None else self.validation_value
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,9 +150,10 @@ def train_and_evaluate(
         batch = task.train_batch(run.train.batch_size, generator).to(device)
         with autocast:
             logits, targets, aux = metrics.supervised_logits(model, batch)
-            loss = F.cross_entropy(logits.float(), targets) + aux
-        value = float(loss.detach())
-        if not math.isfinite(value) or value > run.train.divergence_loss:
+            cross_entropy = F.cross_entropy(logits.float(), targets)
+            loss = cross_entropy + aux
+        value = float(cross_entropy.detach())  # reported and watched: an auxiliary loss cannot hide a leak
+        if not (math.isfinite(value) and math.isfinite(float(loss.detach()))) or value > run.train.divergence_loss:
             diverged = True
             break
         optimizer.zero_grad(set_to_none=True)
@@ -155,9 +166,11 @@ def train_and_evaluate(
     _check_seed(seed)
     if diverged:
         splits = {name: metrics.worst_value(task.metric) for name in task.test_splits()}
+        validation = {name: metrics.worst_value(task.metric) for name in task.validation_splits()}
     else:
         with autocast:
             splits = metrics.score_task(model, task.test_splits(), task.metric, run.train.eval_batch_size)
+            validation = metrics.score_task(model, task.validation_splits(), task.metric, run.train.eval_batch_size)
         _check_seed(seed)
     return RunResult(
         task=task.name,
@@ -174,4 +187,6 @@ def train_and_evaluate(
         gpu_s=time.perf_counter() - wall0 if device.type == "cuda" else 0.0,
         parameters=sum(p.numel() for p in model.parameters()),
         mixer_parameters=sum(p.numel() for block in model.blocks for p in block.mixer.parameters()),
+        validation=validation,
+        validation_value=metrics.primary(validation),
     )

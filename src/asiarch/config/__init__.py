@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from asiarch.config.agents import (
     LLM_AGENTS,
@@ -105,10 +105,39 @@ class Config(Strict):
         description="Per-machine cache (reference baselines). Safe to delete.",
     )
 
+    @model_validator(mode="after")
+    def _stages_use_fresh_seeds(self) -> Config:
+        """Seeds (and with them the held-out data) are never shared between stages: a candidate promoted for a
+        lucky seed must meet fresh ones. A stage that does not set ``seed_base`` and would overlap an earlier
+        one (in the order the stages are listed) starts at the next free multiple of ``SEED_BLOCK``."""
+        taken: list[tuple[str, range]] = []
+        for name, stage in self.stages.items():
+            if "seed_base" not in stage.model_fields_set and any(_overlap(stage.seed_range(), r) for _, r in taken):
+                free = max(r.stop for _, r in taken)
+                stage.seed_base = -(-free // SEED_BLOCK) * SEED_BLOCK
+            taken.append((name, stage.seed_range()))
+        for index, (name, seeds) in enumerate(taken):
+            for other, theirs in taken[:index]:
+                if _overlap(seeds, theirs):
+                    raise ValueError(
+                        f"stages {other} and {name} share seeds ({other} uses {theirs.start}..{theirs.stop - 1}, "
+                        f"{name} {seeds.start}..{seeds.stop - 1}); give {name} its own seed_base, e.g. "
+                        f"--set stages.{name}.seed_base={-(-theirs.stop // SEED_BLOCK) * SEED_BLOCK}"
+                    )
+        return self
+
     def stage(self, name: str) -> StageConfig:
         if name not in self.stages:
             raise ConfigError(f"unknown stage {name!r}; configured stages: {', '.join(self.stages)}")
         return self.stages[name]
+
+
+SEED_BLOCK = 1000
+"""Stages without their own seed_base are placed at multiples of this, so their seeds never meet."""
+
+
+def _overlap(a: range, b: range) -> bool:
+    return a.start < b.stop and b.start < a.stop
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -271,18 +271,39 @@ class AnalystConfig(Strict):
     promote_min_fitness: float = Field(
         0.0, description="Screen fitness needed for promotion to confirm (0 = as good as the strongest rival)."
     )
-    max_promotions: int = Field(3, ge=0, description="Candidates a campaign may promote to the confirm stage.")
-    confirm_rivals: int = Field(
-        2,
-        gt=0,
-        description="Rivals re-measured at the confirm stage: the strongest at screen (the confirm stage "
-        "costs 50 jobs per architecture, so all six would take hours on 2 cores).",
+    max_promotions: int = Field(
+        3,
+        ge=0,
+        description="Candidates a campaign may promote to the confirm stage: the family of discovery tests (m), "
+        "declared by the campaign's stored config before any data is seen.",
     )
     discovery_alpha: float = Field(
-        0.05, gt=0, lt=1, description="Significance level of the discovery test, after the Bonferroni correction."
+        0.05,
+        gt=0,
+        lt=1,
+        description="Family-wise error rate of a campaign's discovery claims: each of the max_promotions confirm "
+        "evaluations (the family, fixed when the campaign starts) is tested at discovery_alpha / max_promotions.",
     )
-    non_inferiority_sd: float = Field(
-        1.0, ge=0, description="A discovery may trail the strongest rival on no task by more than this many spreads."
+    z_clip: float = Field(
+        5.0,
+        gt=0,
+        description="Largest |z| one task contributes to fitness and to the discovery aggregate, in spreads: no task "
+        "(say one where the rivals happen to agree) can decide the aggregate alone. Below missing_penalty.",
+    )
+    non_inferiority_margin: dict[str, float] = Field(
+        default_factory=lambda: {"accuracy": 0.02, "nats_per_token": 0.03},
+        description="Per metric, in its own units, how far a discovery may trail the best compared rival on any "
+        "task: its one-sided lower confidence bound (Holm-adjusted over tasks) must stay above minus this.",
+    )
+    non_inferiority_alpha: float = Field(
+        0.05, gt=0, lt=1, description="Family-wise level of the per-task non-inferiority tests (Holm over tasks)."
+    )
+    futility_level: float = Field(
+        0.9,
+        gt=0.5,
+        lt=1,
+        description="At an interim look the confirm stage stops, not a discovery, when the upper confidence bound at "
+        "this level shows the candidate worse than a compared rival on the aggregate, or beyond the margin on a task.",
     )
 
     @model_validator(mode="after")
@@ -290,4 +311,9 @@ class AnalystConfig(Strict):
         zero = [metric for metric, floor in self.spread_floor.items() if not floor > 0]
         if zero:
             raise ValueError(f"analyst.spread_floor.{zero[0]} must be > 0 (it divides score differences)")
+        if self.missing_penalty <= self.z_clip:
+            raise ValueError(
+                f"analyst.missing_penalty ({self.missing_penalty:g}) must exceed analyst.z_clip ({self.z_clip:g}): a "
+                "missing task must score below any real result"
+            )
         return self

@@ -80,14 +80,79 @@ class TaskRunConfig(Strict):
 
 
 class StageConfig(Strict):
-    """An evaluation stage: a set of task runs, repeated over seeds."""
+    """An evaluation stage: a set of task runs, repeated over seeds (README, "How it decides")."""
 
     description: str = ""
     seeds: int = Field(1, gt=0, description="Seeds per candidate evaluation at this stage.")
     reference_seeds: int = Field(
-        3, ge=2, description="Seeds per reference architecture; their spread defines 'noise' at this stage."
+        3,
+        ge=2,
+        description="Seeds per reference architecture; their spread defines 'noise' at this stage. At least "
+        "`seeds`: a candidate's seed i is compared with each reference's seed i (same initialisation stream, "
+        "same training data).",
+    )
+    seed_base: int = Field(
+        0,
+        ge=0,
+        description="First seed of the stage (seeds are seed_base, seed_base+1, ...) and the test_seed of its "
+        "held-out data unless a task names one. Stages must not share seeds, so a candidate promoted for a lucky "
+        "seed meets fresh seeds and fresh validation and test data at the next stage.",
+    )
+    lr_search_seeds: int = Field(
+        1,
+        gt=0,
+        description="The first seeds train at every learning rate of a task; the one with the best validation "
+        "mean over them becomes the architecture's learning rate for the task, and later seeds train at it only.",
+    )
+    looks: list[int] = Field(
+        default_factory=list,
+        description="Cumulative candidate seed counts at which a sequential stage (confirm) tests and may stop "
+        "early, e.g. [2, 4, 6]; empty = one look after all `seeds`.",
+    )
+    alpha_shares: list[float] = Field(
+        default_factory=list,
+        description="Share of a candidate's discovery level (α/m) spent at each look, e.g. [0, 0.25, 0.75]: as many "
+        "as looks, summing to 1; empty = all at the last look.",
     )
     tasks: dict[str, TaskRunConfig] = Field(description="Task runs keyed by a short label used in tables.")
+
+    @model_validator(mode="after")
+    def _seeds_are_consistent(self) -> StageConfig:
+        if self.reference_seeds < self.seeds:
+            raise ValueError(
+                f"reference_seeds ({self.reference_seeds}) must be at least seeds ({self.seeds}): every candidate seed "
+                "is compared with the references' run on the same seed; raise reference_seeds"
+            )
+        if self.lr_search_seeds > self.seeds:
+            raise ValueError(
+                f"lr_search_seeds ({self.lr_search_seeds}) exceeds seeds ({self.seeds}); lower lr_search_seeds"
+            )
+        looks = self.look_counts()
+        if any(b <= a for a, b in zip(looks, looks[1:])) or looks[-1] != self.seeds or looks[0] < self.lr_search_seeds:
+            raise ValueError(
+                f"looks {self.looks} must increase strictly, end at seeds ({self.seeds}) and start at or after "
+                f"lr_search_seeds ({self.lr_search_seeds})"
+            )
+        shares = self.alpha_shares
+        if shares and (len(shares) != len(looks) or min(shares) < 0 or abs(sum(shares) - 1.0) > 1e-9):
+            raise ValueError(
+                f"alpha_shares {shares} must give one non-negative share per look ({len(looks)}) and sum to 1"
+            )
+        return self
+
+    def alpha_share(self, look: int) -> float:
+        """The share of α/m spent at look ``look`` (0-based)."""
+        if self.alpha_shares:
+            return self.alpha_shares[look]
+        return 1.0 if look == len(self.look_counts()) - 1 else 0.0
+
+    def look_counts(self) -> list[int]:
+        """Candidate seeds analysed at each look (cumulative)."""
+        return list(self.looks) or [self.seeds]
+
+    def seed_range(self) -> range:
+        """Every seed the stage may train, candidates' and references' alike."""
+        return range(self.seed_base, self.seed_base + max(self.seeds, self.reference_seeds))
 
 
 def _mqar_run(steps: int) -> TaskRunConfig:
@@ -123,12 +188,18 @@ def default_stages() -> dict[str, StageConfig]:
             description="Recall at two learning rates plus a short byte-LM check: about a CPU-minute per run.",
             seeds=1,
             reference_seeds=3,
+            seed_base=0,
+            lr_search_seeds=1,
             tasks={"mqar": _mqar_run(steps=600), "lm": _byte_lm_run(steps=300, d_model=64, lrs=[1e-2])},
         ),
         "confirm": StageConfig(
-            description="All tasks, more seeds, longer language modelling: only for screen winners.",
-            seeds=5,
-            reference_seeds=5,
+            description="All tasks, fresh seeds and data, longer language modelling, tested in looks: screen winners.",
+            seeds=6,
+            reference_seeds=6,
+            seed_base=1000,
+            lr_search_seeds=2,
+            looks=[2, 4, 6],
+            alpha_shares=[0.0, 0.25, 0.75],
             tasks={
                 "mqar": _mqar_run(steps=800),
                 "selective_copy": _mad_run("selective_copy", steps=600),
@@ -167,7 +238,10 @@ class GatesConfig(Strict):
         4.0, gt=0, description="Slowest allowed forward+backward step, as a multiple of the reference DeltaNet's."
     )
     speed_seq_len: int = Field(
-        1024, gt=0, description="Length of the speed probe (batch 1): long enough that per-token loops show."
+        1024,
+        gt=0,
+        description="Length of the speed probe (batch 1): long enough that per-token loops show. Every stage length "
+        "is timed too.",
     )
     timing_repeats: int = Field(3, gt=0, description="Timed repeats per probe after a warm-up; the median counts.")
     probe_step_limit_s: float = Field(
@@ -186,6 +260,22 @@ class GatesConfig(Strict):
     scaling_exponent_bound: float = Field(
         1.5, gt=0, description="Largest allowed fitted exponent of time or memory in sequence length."
     )
+    stage_seq_lens: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="Sequence lengths the evaluation stages train at: the prefix-consistency, receptive-field, "
+        "speed and sub-quadratic gates probe them too. Unset: every configured stage's task lengths, filled in "
+        "where a gate job is built (asiarch.execute.gate_job.gates_for); a GatesConfig built on its own uses "
+        "[64, 128], the built-in stages' lengths.",
+    )
+    max_window_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A finite attention window (an edge in how far back inputs reach) at this share of the "
+        "shortest stage length or beyond (64 tokens -> 32) fails the receptive-field gate: a window that covers the "
+        "evaluated sequences is full attention there, however cheap it is at longer lengths.",
+    )
 
     @model_validator(mode="after")
     def _scaling_probe_is_consistent(self) -> GatesConfig:
@@ -197,6 +287,18 @@ class GatesConfig(Strict):
                 f"gates.scaling_fit_points={self.scaling_fit_points} exceeds the {len(lengths)} scaling_seq_lens"
             )
         return self
+
+    @model_validator(mode="after")
+    def _stage_lengths_are_lengths(self) -> GatesConfig:
+        if self.stage_seq_lens is not None and min(self.stage_seq_lens) < 1:
+            raise ValueError(f"gates.stage_seq_lens must be positive lengths, got {self.stage_seq_lens}")
+        return self
+
+    @property
+    def evaluated_seq_lens(self) -> list[int]:
+        """The stage lengths, increasing: ``stage_seq_lens``, or the built-in stages' (MQAR and the MAD tasks
+        at 64 tokens, byte LM at 128) when it is unset."""
+        return sorted(set(self.stage_seq_lens or (64, 128)))
 
 
 class SandboxConfig(Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from asiarch.bench.baselines import BaselineCache
@@ -12,8 +12,13 @@ from asiarch.bench.stages import (
     ZOO_PREFIX,
     TaskSummary,
     TrainingJob,
+    chosen_lrs,
+    is_search_seed,
+    jobs_per_seed,
     located,
     plan_stage,
+    reference_protocol,
+    stage_seeds,
     summarise,
 )
 from asiarch.bench.trainer import RunResult
@@ -65,18 +70,60 @@ def evaluate_all(
     watch: WatchPlan | None = None,
     deadline: float | None = None,
     retries: int = 0,
+    prior: Mapping[str, Sequence[tuple[str, RunResult]]] | None = None,
 ) -> tuple[dict[str, Evaluation], float]:
     """Run every (candidate → seeds) request in one pool so all cores stay busy; returns wall seconds too.
 
+    Search seeds train at every learning rate; later seeds at the learning rate chosen on the search seeds'
+    validation (``bench.stages``): from the ``prior`` rows of a candidate where those hold its search seeds (a
+    later look, a cached reference), else from this call's search seeds, in a second round once they finish.
     With ``watch``, every job's reported losses go through a ``LossWatchdog`` whose floor is the
     leak floor of the job's task, and a job it objects to is cancelled with the watchdog's reason.
     With ``deadline`` (a ``time.monotonic()`` instant), jobs still running then are cancelled and
     ``OutOfTime`` is raised, so a budget is not overrun by a whole stage. A job whose worker was lost (killed
     from outside, crashed) runs again up to ``retries`` times."""
-    requested = {located(candidate): candidate for candidate in requests}
-    jobs = [job for where, candidate in requested.items() for job in plan_stage(stage, where, requests[candidate])]
+    prior = prior or {}
     evaluations = {candidate: Evaluation(candidate) for candidate in requests}
     started = time.perf_counter()
+    now: dict[str, tuple[list[int], dict[str, float]]] = {}
+    later: dict[str, list[int]] = {}
+    for candidate, seeds in requests.items():
+        lrs = chosen_lrs(prior.get(candidate, []))
+        if all(label in lrs for label in stage.tasks):
+            now[candidate] = (list(seeds), lrs)
+            continue
+        now[candidate] = ([seed for seed in seeds if is_search_seed(stage, seed)], lrs)
+        later[candidate] = [seed for seed in seeds if not is_search_seed(stage, seed)]
+    rounds = [now, {}]
+    for number, planned in enumerate(rounds):
+        if number == 1:
+            for candidate, seeds in later.items():
+                lrs = chosen_lrs([*prior.get(candidate, []), *evaluations[candidate].rows])
+                if seeds and not evaluations[candidate].failures and all(label in lrs for label in stage.tasks):
+                    planned[candidate] = (seeds, lrs)
+        jobs = [
+            job
+            for candidate, (seeds, lrs) in planned.items()
+            for job in plan_stage(stage, located(candidate), seeds, lrs)
+        ]
+        if jobs:
+            _run_round(jobs, {located(c): c for c in requests}, evaluations, executor, on_start, watch, deadline,
+                       retries, started)  # fmt: skip
+    return evaluations, time.perf_counter() - started
+
+
+def _run_round(
+    jobs: list[TrainingJob],
+    requested: dict[str, str],
+    evaluations: dict[str, Evaluation],
+    executor: LocalExecutor,
+    on_start: JobsStarted | None,
+    watch: WatchPlan | None,
+    deadline: float | None,
+    retries: int,
+    started: float,
+) -> None:
+    """One pool of jobs; outcomes are added to ``evaluations`` (rows, or failures) as they come back."""
     progress = on_start(jobs) if on_start is not None else None
 
     def submit(index: int) -> JobHandle:
@@ -104,7 +151,6 @@ def evaluate_all(
     finally:
         for handle in handles:
             executor.cancel(handle, "cancelled: the evaluation was interrupted")
-    return evaluations, time.perf_counter() - started
 
 
 @dataclass(frozen=True)
@@ -149,12 +195,14 @@ def reference_evaluations(
     deadline: float | None = None,
     retries: int = 0,
 ) -> dict[str, Evaluation]:
-    """The references' results at a stage over ``stage.reference_seeds`` seeds, computing only what is missing.
+    """The references' results at a stage over ``stage.reference_seeds`` seeds, computing only what is missing;
+    every learning rate on every seed (``bench.stages.reference_protocol``).
 
     Runs that finish are cached even when another fails or the ``deadline`` passes, so the next call resumes.
     A job whose worker was lost runs again up to ``retries`` times before it counts as a harness failure."""
     cached = {} if refresh else cache.load(stage_name, stage, executor.threads)
-    seeds = range(stage.reference_seeds)
+    seeds = stage_seeds(stage, stage.reference_seeds)
+    protocol = reference_protocol(stage)
     requests: dict[str, list[int]] = {}
     for name in references:
         have = {result.seed for _, result in cached.get(name, [])}
@@ -163,10 +211,18 @@ def reference_evaluations(
             requests[ZOO_PREFIX + name] = missing
     if requests:
         try:
-            fresh, _ = evaluate_all(requests, stage, executor, on_start, deadline=deadline, retries=retries)
+            fresh, _ = evaluate_all(
+                requests,
+                protocol,
+                executor,
+                on_start,
+                deadline=deadline,
+                retries=retries,
+                prior={ZOO_PREFIX + name: rows for name, rows in cached.items()},
+            )
         except OutOfTime as out:
             for key, evaluation in out.partial.items():
-                cached.setdefault(key[len(ZOO_PREFIX) :], []).extend(_whole_seeds(evaluation.rows, stage))
+                cached.setdefault(key[len(ZOO_PREFIX) :], []).extend(_whole_seeds(evaluation.rows, protocol))
             cache.save(stage_name, stage, executor.threads, cached)
             raise
         failed = [outcome for ev in fresh.values() for outcome in ev.failures]
@@ -186,8 +242,7 @@ def reference_evaluations(
 def _whole_seeds(rows: list[tuple[str, RunResult]], stage: StageConfig) -> list[tuple[str, RunResult]]:
     """The rows of seeds whose every job finished: a seed the cache holds is never run again, so half of one is
     not kept."""
-    jobs_per_seed = sum(len(run.train.lrs) for run in stage.tasks.values())
     finished: dict[int, int] = defaultdict(int)
     for _, result in rows:
         finished[result.seed] += 1
-    return [(label, result) for label, result in rows if finished[result.seed] == jobs_per_seed]
+    return [(label, result) for label, result in rows if finished[result.seed] == jobs_per_seed(stage, result.seed)]

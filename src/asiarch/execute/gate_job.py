@@ -17,8 +17,9 @@ from asiarch.arch.source_gates import run_source_gates
 from asiarch.arch.verdict import Verdict
 from asiarch.arch.zoo import reference
 from asiarch.bench.stages import ZOO_PREFIX
+from asiarch.bench.tasks import make_task
 from asiarch.bench.trainer import ProgressCallback
-from asiarch.config import GatesConfig
+from asiarch.config import Config, GatesConfig
 from asiarch.execute.sandbox import take_violations
 from asiarch.protocols import JobOutcome
 
@@ -32,6 +33,19 @@ class GateJob:
 
     def describe(self) -> str:
         return f"gates {self.path}"
+
+
+def gates_for(config: Config) -> GatesConfig:
+    """The gates' settings with ``stage_seq_lens`` filled from every stage's task runs unless the user set it.
+
+    Filled here, not in the config package: a task's default length lives with the task (``asiarch.bench``),
+    which the config package does not import."""
+    if config.gates.stage_seq_lens is not None:
+        return config.gates
+    lengths = {
+        make_task(run.task, run.params).seq_len for stage in config.stages.values() for run in stage.tasks.values()
+    }
+    return config.gates.model_copy(update={"stage_seq_lens": sorted(lengths)})
 
 
 def check_candidate(path: str, cfg: GatesConfig) -> list[Verdict]:

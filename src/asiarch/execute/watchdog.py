@@ -23,6 +23,10 @@ def leak_floor(reference_runs: Sequence[RunResult], cfg: WatchdogConfig) -> floa
     return cfg.leak_floor_fraction * min(finals)
 
 
+LEAK_STOP = "is below the leak floor"
+"""Part of the reason a run stopped for a suspected leak carries (the loop re-checks such a stop past the screen)."""
+
+
 class LossWatchdog:
     """Follows one run's reported losses; ``observe`` returns why to stop it, or None to go on."""
 
@@ -47,8 +51,8 @@ class LossWatchdog:
             )
         if self.floor is not None and self.smoothed < self.floor:
             return (
-                f"stopped by the watchdog: smoothed training loss {self.smoothed:.3g} at step {step} is below the leak "
-                f"floor {self.floor:.3g} ({self.cfg.leak_floor_fraction:g}x the best reference's final loss): the "
+                f"stopped by the watchdog: smoothed training loss {self.smoothed:.3g} at step {step} {LEAK_STOP} "
+                f"{self.floor:.3g} ({self.cfg.leak_floor_fraction:g}x the best reference's final loss): the "
                 "layer probably reads future tokens"
             )
         return None

@@ -52,7 +52,15 @@ def _orchestrator_claims(connection: Connection) -> None:
     connection.exec_driver_sql("ALTER TABLE experiment ADD COLUMN claimed_by INTEGER REFERENCES orchestrator(id)")
 
 
-MIGRATIONS: list[Migration] = [_campaign_state_and_gate_attempts, _orchestrator_claims]
+def _validation_results(connection: Connection) -> None:
+    """v3 → v4: every run keeps its validation metric (what choices are made on) and the mixer's parameter count
+    at the run's width (the budget is checked at every stage's width)."""
+    connection.exec_driver_sql("ALTER TABLE evaluation ADD COLUMN validation_value FLOAT")
+    connection.exec_driver_sql("ALTER TABLE evaluation ADD COLUMN validation JSON NOT NULL DEFAULT '{}'")
+    connection.exec_driver_sql("ALTER TABLE evaluation ADD COLUMN mixer_parameters INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: list[Migration] = [_campaign_state_and_gate_attempts, _orchestrator_claims, _validation_results]
 """Upgrades from version i to i + 1, in order. Version 1 is the first released schema."""
 BASE_VERSION = 1
 

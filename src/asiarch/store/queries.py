@@ -361,7 +361,8 @@ def add_evaluation_rows(
     added = [
         Evaluation(experiment_id=experiment_id, stage=stage, task=label, seed=r.seed, lr=r.lr, metric=r.metric,
                    value=r.value, splits=r.splits, curve=[list(point) for point in r.curve], wall_s=r.wall_s,
-                   cpu_s=r.cpu_s, device=device)  # fmt: skip
+                   cpu_s=r.cpu_s, device=device, validation_value=r.validation_value, validation=r.validation,
+                   mixer_parameters=r.mixer_parameters)  # fmt: skip
         for label, r in rows
     ]
     session.add_all(added)
@@ -373,7 +374,8 @@ def run_result(row: Evaluation) -> RunResult:
     """An evaluation row as the ``RunResult`` it was stored from (fields the row does not keep are zero)."""
     return RunResult(task=row.task, seed=row.seed, lr=row.lr, metric=row.metric, splits=row.splits, value=row.value,
                      curve=[tuple(point) for point in row.curve], steps_done=0, diverged=not math.isfinite(row.value),
-                     wall_s=row.wall_s, cpu_s=row.cpu_s, parameters=0, mixer_parameters=0)  # fmt: skip
+                     wall_s=row.wall_s, cpu_s=row.cpu_s, parameters=0, mixer_parameters=row.mixer_parameters or 0,
+                     validation=row.validation or {}, validation_value=row.validation_value)  # fmt: skip
 
 
 def stored_runs(session: Session, experiment_id: int, stage: str) -> list[tuple[str, RunResult]]:

@@ -110,7 +110,7 @@ class Lineage(Base):
 
 
 class Evaluation(Base):
-    """One training run: experiment × stage × task × seed (at the best learning rate)."""
+    """One training run: experiment × stage × task × seed (at the task's learning rate, chosen on validation)."""
 
     __tablename__ = "evaluation"
     __table_args__ = (Index("ix_evaluation_experiment", "experiment_id", "stage"),)
@@ -124,6 +124,10 @@ class Evaluation(Base):
     metric: Mapped[str] = mapped_column(String(40))
     value: Mapped[float] = mapped_column(Float)
     splits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    validation_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """Mean over the validation splits (what choices are made on); None for runs stored before it existed."""
+    validation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mixer_parameters: Mapped[int] = mapped_column(Integer, default=0)
     curve: Mapped[list[Any]] = mapped_column(default=list)
     wall_s: Mapped[float] = mapped_column(Float, default=0.0)
     cpu_s: Mapped[float] = mapped_column(Float, default=0.0)

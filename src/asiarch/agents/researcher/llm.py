@@ -30,9 +30,11 @@ from asiarch.agents.researcher.parsing import (
 )
 from asiarch.arch.contract import ALLOWED_IMPORT_ROOTS
 from asiarch.arch.cost_gates import parameter_count, reference_layer
+from asiarch.arch.receptive_field import window_limit
 from asiarch.cognition.entries import BENCH_TASKS, PSEUDO_TASKS, Entry
 from asiarch.cognition.motifs import MOTIFS
 from asiarch.config import Config, GatesConfig
+from asiarch.execute.gate_job import gates_for
 from asiarch.llm.client import ChatClient, Message
 from asiarch.ops import dispatch
 from asiarch.protocols import CognitionHit, Credit, ExperimentBrief, Proposal, ResearchContext
@@ -135,6 +137,7 @@ def contract_text(gates: GatesConfig) -> str:
         budget_low=f"{math.ceil(budget * (1 - tolerance)):,}",
         budget_high=f"{math.floor(budget * (1 + tolerance)):,}",
         tolerance_pct=f"{tolerance * 100:g}",
+        max_window=str(window_limit(gates)),
         allowed_imports=", ".join(f"`{root}`" for root in sorted(ALLOWED_IMPORT_ROOTS)),
         ops_conventions=ops_conventions(),
         ops_api=ops_api(),
@@ -152,7 +155,7 @@ class LLMResearcher:
 
     def __init__(self, config: Config, client: ChatClient) -> None:
         self.client = client
-        self.contract = contract_text(config.gates)
+        self.contract = contract_text(gates_for(config))
 
     def propose(self, context: ResearchContext) -> Proposal:
         parent = context.parent

@@ -1,8 +1,11 @@
 """The contract every evaluation task honours, and the sampling helpers the tasks share.
 
 A task is a seeded data generator: the trainer asks it for fresh training batches (driven
-entirely by a ``torch.Generator`` the trainer owns) and for fixed test splits (driven by the
-task's own ``test_seed``, so every candidate in every process is scored on the same examples).
+entirely by a ``torch.Generator`` the trainer owns) and for two fixed held-out sets, driven by the
+task's own ``test_seed`` so every candidate in every process is scored on the same examples:
+``validation`` splits, on which choices are made (learning rate, promotion, the pool), and ``test``
+splits, which only report and decide claims. They are drawn from separate streams, so nothing chosen on
+validation has seen the test examples.
 
 All tasks are next-token problems. A generator builds a *full* sequence of ``seq_len + 1``
 tokens and marks which of its tokens are answers; :func:`shifted_batch` turns that into
@@ -24,6 +27,12 @@ IGNORE_INDEX = -100
 """Target value for positions that are not supervised (PyTorch's cross-entropy default)."""
 
 Metric = Literal["accuracy", "nats_per_token"]
+HeldOut = Literal["test", "validation"]
+TEST: HeldOut = "test"
+VALIDATION: HeldOut = "validation"
+VALIDATION_STREAM = -1
+"""Salt that sets the validation stream apart from the test stream of the same ``test_seed`` (no test salt is
+negative)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ class Task(abc.ABC):
         if not isinstance(params, self.Params):
             raise TypeError(f"task {self.name!r} needs {self.Params.__name__}, got {type(params).__name__}")
         self.params = params
-        self._test_splits: dict[str, Batch] | None = None
+        self._held_out: dict[HeldOut, dict[str, Batch]] = {}
 
     @property
     @abc.abstractmethod
@@ -81,17 +90,25 @@ class Task(abc.ABC):
         """Fresh training examples, determined entirely by the state of ``generator``."""
 
     @abc.abstractmethod
-    def _build_test_splits(self) -> dict[str, Batch]:
-        """Build the test splits from ``test_seed`` alone (called once per instance)."""
+    def _build_splits(self, purpose: HeldOut) -> dict[str, Batch]:
+        """Build the test or validation splits from ``test_seed`` alone (called once per instance and purpose);
+        both have the same split names, drawn from different streams (:func:`held_out_generator`)."""
 
     def test_splits(self) -> dict[str, Batch]:
-        """Fixed test sets, identical in every call and every process for the same params.
+        """Fixed test sets, identical in every call and every process for the same params: what is reported.
 
         Built once and cached; the tensors are shared, so callers must not modify them.
         """
-        if self._test_splits is None:
-            self._test_splits = self._build_test_splits()
-        return dict(self._test_splits)
+        return self.held_out_splits(TEST)
+
+    def validation_splits(self) -> dict[str, Batch]:
+        """Fixed validation sets (same names and sizes as the test splits, other examples): what is chosen on."""
+        return self.held_out_splits(VALIDATION)
+
+    def held_out_splits(self, purpose: HeldOut) -> dict[str, Batch]:
+        if purpose not in self._held_out:
+            self._held_out[purpose] = self._build_splits(purpose)
+        return dict(self._held_out[purpose])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
@@ -100,8 +117,8 @@ class Task(abc.ABC):
 class GeneratedTask(Task):
     """A task whose training batches and single ``test`` split come from one generator function.
 
-    Subclasses implement ``_generate``; the test split is ``test_examples`` sequences drawn from
-    ``seeded_generator(test_seed, *test_salt)``.
+    Subclasses implement ``_generate``; the test (validation) split is ``test_examples`` sequences drawn from
+    ``held_out_generator(test_seed, purpose, *test_salt)``.
     """
 
     test_salt: ClassVar[tuple[int, ...]] = ()
@@ -113,8 +130,8 @@ class GeneratedTask(Task):
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         return self._generate(batch_size, generator)
 
-    def _build_test_splits(self) -> dict[str, Batch]:
-        generator = seeded_generator(self.params.test_seed, *self.test_salt)
+    def _build_splits(self, purpose: HeldOut) -> dict[str, Batch]:
+        generator = held_out_generator(self.params.test_seed, purpose, *self.test_salt)
         return {"test": self._generate(self.params.test_examples, generator)}
 
 
@@ -128,6 +145,12 @@ def seeded_generator(seed: int, *salt: int) -> torch.Generator:
     key = ",".join(str(part) for part in (seed, *salt)).encode()
     digest = hashlib.blake2b(key, digest_size=8).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
+def held_out_generator(seed: int, purpose: HeldOut, *salt: int) -> torch.Generator:
+    """The generator of a held-out split: the test stream is ``seeded_generator(seed, *salt)`` as it always was,
+    the validation stream the same with :data:`VALIDATION_STREAM` in front of the salt."""
+    return seeded_generator(seed, *salt) if purpose == TEST else seeded_generator(seed, VALIDATION_STREAM, *salt)
 
 
 REJECTION_MAX_COLLIDING_PAIRS = 0.5

@@ -6,9 +6,10 @@ results stay comparable across machines and versions.
 
 The corpus is the reStructuredText sources of the Python 3.11 documentation (provenance,
 rule and licence in ``docs/corpus.md``; rebuilt by ``scripts/build_corpus.py``). The last
-``test_fraction`` of its bytes is held out: training windows are random crops of the part
-before it, the test split is ``test_windows`` fixed windows inside it, so no test byte is
-ever trained on. Every position is scored; the metric is nats per byte.
+``test_fraction`` of its bytes is held out for test and the ``validation_fraction`` before it for
+validation: training windows are random crops of the part before both, each held-out split is
+``test_windows`` fixed windows inside its own region, so no held-out byte is ever trained on and
+nothing chosen on validation has seen a test byte. Every position is scored; the metric is nats per byte.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import ClassVar
 import pydantic
 import torch
 
-from asiarch.bench.tasks.base import Batch, Task, TaskParams, seeded_generator
+from asiarch.bench.tasks.base import TEST, Batch, HeldOut, Task, TaskParams, held_out_generator
 
 VOCAB_SIZE = 256
 """One token per byte value."""
@@ -55,10 +56,24 @@ class ByteLMParams(TaskParams):
     """Parameters of :class:`ByteLM`."""
 
     seq_len: int = pydantic.Field(128, ge=1, description="Bytes of model input per window.")
-    test_windows: int = pydantic.Field(256, ge=1, description="Fixed windows in the held-out test split.")
+    test_windows: int = pydantic.Field(
+        256, ge=1, description="Fixed windows in each held-out split (test and validation)."
+    )
     test_fraction: float = pydantic.Field(
         0.05, gt=0.0, lt=1.0, description="Fraction of the corpus (its end) held out for test."
     )
+    validation_fraction: float = pydantic.Field(
+        0.05, gt=0.0, lt=1.0, description="Fraction of the corpus just before the test part held out for validation."
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _training_text_remains(self) -> ByteLMParams:
+        if self.test_fraction + self.validation_fraction >= 1.0:
+            raise ValueError(
+                f"test_fraction + validation_fraction = {self.test_fraction + self.validation_fraction:g} leaves "
+                "no training text; keep their sum below 1"
+            )
+        return self
     test_seed: int = pydantic.Field(0, description="Seed of the test windows' positions.")
 
 
@@ -76,16 +91,23 @@ class ByteLM(Task):
 
     @property
     def split_point(self) -> int:
-        """Index of the first held-out byte: training uses ``corpus[:split_point]`` only."""
+        """Index of the first test byte: validation lies before it."""
         return round(len(load_corpus()) * (1.0 - self.params.test_fraction))
 
-    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        return self._windows(batch_size, 0, self.split_point, generator)
+    @property
+    def validation_point(self) -> int:
+        """Index of the first held-out byte: training uses ``corpus[:validation_point]`` only."""
+        return round(len(load_corpus()) * (1.0 - self.params.test_fraction - self.params.validation_fraction))
 
-    def _build_test_splits(self) -> dict[str, Batch]:
-        generator = seeded_generator(self.params.test_seed)
-        batch = self._windows(self.params.test_windows, self.split_point, len(load_corpus()), generator)
-        return {"test": batch}
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        return self._windows(batch_size, 0, self.validation_point, generator)
+
+    def _build_splits(self, purpose: HeldOut) -> dict[str, Batch]:
+        generator = held_out_generator(self.params.test_seed, purpose)
+        start, stop = (
+            (self.split_point, len(load_corpus())) if purpose == TEST else (self.validation_point, self.split_point)
+        )
+        return {"test": self._windows(self.params.test_windows, start, stop, generator)}
 
     def _windows(self, count: int, start: int, stop: int, generator: torch.Generator) -> Batch:
         """``count`` random windows of ``seq_len + 1`` bytes lying inside ``[start, stop)``."""

@@ -29,11 +29,12 @@ import torch
 
 from asiarch.bench.tasks.base import (
     Batch,
+    HeldOut,
     Task,
     TaskParams,
     distinct_choice,
+    held_out_generator,
     random_permutations,
-    seeded_generator,
     shifted_batch,
 )
 
@@ -112,10 +113,10 @@ class MQAR(Task):
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         return self._generate(batch_size, self.params.num_kv_pairs, generator)
 
-    def _build_test_splits(self) -> dict[str, Batch]:
+    def _build_splits(self, purpose: HeldOut) -> dict[str, Batch]:
         return {
             f"kv{pairs}": self._generate(
-                self.params.test_examples, pairs, seeded_generator(self.params.test_seed, pairs)
+                self.params.test_examples, pairs, held_out_generator(self.params.test_seed, purpose, pairs)
             )
             for pairs in self.params.test_kv_pairs
         }
