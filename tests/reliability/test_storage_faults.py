@@ -17,7 +17,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from asiarch.bench.baselines import BaselineCache
+from asiarch.bench.baselines import CACHE_FORMAT, BaselineCache
 from asiarch.cli import app
 from asiarch.config import Config
 from asiarch.loop import open_campaign
@@ -139,7 +139,7 @@ def test_a_campaign_remeasures_a_corrupt_baseline_and_waits_out_a_store_locked_f
     cache = BaselineCache(config.cache_dir)
     measured = cache.load("screen", config.stage("screen"), threads)
     cached = cache.path("screen", config.stage("screen"), threads)
-    cached.write_text(json.dumps({"format": 1, "references": ["not", "a", "mapping"]}))
+    cached.write_text(json.dumps({"format": CACHE_FORMAT, "references": ["not", "a", "mapping"]}))
     before = dump(store_path)
     process = start_run(path, CAMPAIGN, "--max-experiments", "2")
     wait_for(lambda: len(experiments_of(config, CAMPAIGN)) == 2)  # references done, the new slot reserved

@@ -134,7 +134,7 @@ def receptive_field_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
             False,
             f"the influence of earlier tokens on position {position} falls {factor:.1f}x at distance {distance} in "
             f"at least half the samples: a finite attention window of about {distance} tokens, which on the "
-            f"sequences the stages train on ({', '.join(map(str, lengths))} tokens) is (close to) full attention; "
+            f"sequences the stages train on ({', '.join(map(str, cfg.evaluated_seq_lens))} tokens) is (close to) full attention; "
             f"keep windows under {limit} tokens (gates.max_window_fraction) and reach further with a recurrence",
             figures,
         )
