@@ -166,7 +166,7 @@ def test_replicating_a_reference_holds(tiny_setup):
     config, _ = tiny_setup
     result = invoke("replicate", "zoo:deltanet", "--seeds", "2", "--config", str(config))
     assert result.exit_code == 0, result.output
-    assert "fresh seeds 1000–1001" in flat(result) and "holds: on every task" in flat(result)
+    assert "fresh seeds 100000–100001" in flat(result) and "holds: on every task" in flat(result)
 
 
 @pytest.mark.slow
@@ -189,8 +189,8 @@ def test_an_inflated_stored_result_does_not_hold_and_its_replication_is_stored(t
     assert "does not hold: the new fitness" in flat(result) and "outside the old fitness's 95% interval" in flat(result)
     with store.session() as session:
         rows = session.scalars(select(Evaluation).where(Evaluation.stage == "replicate:screen")).all()
-        assert sorted((row.task, row.seed) for row in rows) == [("lm", 1000), ("lm", 1001), ("mqar", 1000),
-                                                                ("mqar", 1001)]  # fmt: skip
+        assert sorted((row.task, row.seed) for row in rows) == [("lm", 100000), ("lm", 100001), ("mqar", 100000),
+                                                                ("mqar", 100001)]  # fmt: skip
         assert all(row.experiment_id == experiment_id and row.value < 0.9 for row in rows if row.task == "mqar")
         [spent] = session.scalars(select(LedgerEntry).where(LedgerEntry.stage == "replicate:screen")).all()
         assert spent.campaign_id == campaign_id and spent.experiment_id == experiment_id and spent.cpu_s > 0
