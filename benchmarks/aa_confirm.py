@@ -21,6 +21,8 @@ import argparse
 import time
 from pathlib import Path
 
+from confirm_settings import shorten_confirm
+
 from asiarch.agents.analyst import Analyst
 from asiarch.agents.engineer import Engineer
 from asiarch.agents.researcher.context import zoo_brief
@@ -50,9 +52,7 @@ def confirm_config(rivals: list[str], steps_scale: float, store: Path, cache_dir
     tree["store"] = str(store)
     if cache_dir is not None:
         tree["cache_dir"] = str(cache_dir)
-    for run in tree["stages"]["confirm"]["tasks"].values():
-        run["train"]["steps"] = max(20, round(run["train"]["steps"] * steps_scale))
-    return Config.model_validate(tree)
+    return Config.model_validate(shorten_confirm(tree, steps_scale))
 
 
 def main() -> None:

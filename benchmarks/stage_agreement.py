@@ -7,9 +7,11 @@ its confirm fitness (test split, as a claim uses it), both against the strongest
 Kendall's τ-b between the two rankings with a bootstrap 95% interval over the items.
 
     python benchmarks/stage_agreement.py --store asiarch.db --campaign default [--limit 8] [--steps-scale 1.0]
+                                         [--seeds N] [--cache-dir DIR]
 
 Target: τ ≥ 0.6. ``--steps-scale`` shortens every confirm task's training (the printout says so); the screen is
-always the configured one. Confirm runs of the candidates are not stored; the references' are cached.
+always the configured one; ``--seeds`` cuts confirm's seeds for candidates and references alike. Confirm runs
+of the candidates are not stored; the references' are cached.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import random
 from pathlib import Path
+
+from confirm_settings import shorten_confirm
 
 from asiarch.agents.engineer import write_candidate
 from asiarch.agents.fitness import fitness
@@ -37,10 +41,10 @@ BOOTSTRAP = 2000
 SCREEN, CONFIRM = "screen", "confirm"
 
 
-def scaled(config: Config, steps_scale: float) -> Config:
-    tree = config.model_dump(mode="json")
-    for run in tree["stages"][CONFIRM]["tasks"].values():
-        run["train"]["steps"] = max(20, round(run["train"]["steps"] * steps_scale))
+def shortened(config: Config, steps_scale: float, seeds: int | None, cache_dir: Path | None) -> Config:
+    tree = shorten_confirm(config.model_dump(mode="json"), steps_scale, seeds)
+    if cache_dir is not None:
+        tree["cache_dir"] = str(cache_dir)
     return Config.model_validate(tree)
 
 
@@ -61,10 +65,12 @@ def main() -> None:
     parser.add_argument("--campaign", required=True)
     parser.add_argument("--limit", type=int, default=8, help="Candidates, spread evenly over the screen ranking.")
     parser.add_argument("--steps-scale", type=float, default=1.0)
+    parser.add_argument("--seeds", type=int, default=None, help="Confirm seeds per architecture.")
     parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=None, help="Baseline cache (default: the config's).")
     args = parser.parse_args()
 
-    config = scaled(load_config(args.config), args.steps_scale)
+    config = shortened(load_config(args.config), args.steps_scale, args.seeds, args.cache_dir)
     screen, confirm = config.stage(SCREEN), config.stage(CONFIRM)
     store = open_store(args.store)
     with store.session() as session:
