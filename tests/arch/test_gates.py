@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from asiarch.arch.cost_gates import StepCostMeter, fitted_exponent, scaling_lengths, speed_lengths
+from asiarch.arch.cost_gates import (
+    StepCostMeter,
+    excess_growth,
+    fitted_exponent,
+    growth_segments,
+    scaling_lengths,
+    speed_lengths,
+)
 from asiarch.arch.gates import cut_points, prefix_consistency_gate, prefix_lengths, run_layer_gates
 from asiarch.arch.loader import load_candidate
 from asiarch.arch.receptive_field import edge_drops, probe_positions, receptive_field_gate
@@ -146,7 +153,31 @@ def test_prefix_probe_covers_every_stage_and_gate_length():
 def test_cost_gates_probe_the_stage_lengths_but_fit_only_the_longest_scaling_lengths():
     cfg = GatesConfig(stage_seq_lens=[64, 8192])
     assert speed_lengths(cfg) == [64, 1024, 8192]
-    assert scaling_lengths(cfg) == [64, 256, 512, 1024, 2048, 4096, 8192]
+    assert scaling_lengths(cfg) == [32, 64, 256, 512, 1024, 2048, 4096, 8192]
+
+
+def test_local_growth_is_judged_over_doublings_from_the_window_limit_to_the_longest_stage_length():
+    assert growth_segments(GatesConfig(stage_seq_lens=[64, 128])) == [(32, 64), (64, 128), (128, 256)]
+    assert growth_segments(GatesConfig(stage_seq_lens=[64, 100])) == [(32, 64), (64, 256), (100, 256)]
+
+
+def test_excess_growth_is_the_power_of_length_a_cost_outgrows_the_reference_by():
+    linear = {n: 5.0 * n for n in (64, 128)}
+    assert excess_growth(linear, {n: 2.0 * n for n in (64, 128)}, 64, 128) == pytest.approx(0.0)
+    assert excess_growth({n: 0.1 * n * n for n in (64, 128)}, linear, 64, 128) == pytest.approx(1.0)
+    assert excess_growth({n: 0.0 for n in (64, 128)}, linear, 64, 128) == 0.0
+
+
+def test_cost_meter_counts_the_elements_of_work_done_row_by_row_but_not_views():
+    x = torch.randn(64, 32)
+    with StepCostMeter() as meter:
+        x.t().unsqueeze(0)
+    assert meter.elements == 0
+    with StepCostMeter() as meter:
+        for t in range(64):
+            (x[t] * x[: t + 1]).sum(-1)
+    row_products = sum((t + 1) * 32 for t in range(64))
+    assert meter.flops == 0 and meter.elements >= 2 * row_products
 
 
 def test_gate_settings_take_the_stage_lengths_from_the_stages_unless_set():

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from asiarch import ops
 
@@ -172,3 +174,30 @@ def test_long_sequence(name: str) -> None:
     """T = 4096 (64 chunks): errors must not build up across the carried state."""
     inputs = make_inputs(4096, batch=1, heads=1, key_dim=4, value_dim=3)
     assert_agree(OPS[name](inputs, mode="chunk"), OPS[name](inputs, mode="recurrent"))
+
+
+class _ElementCounter(TorchDispatchMode):
+    """Elements written by every op, the backward pass included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
+        out = func(*args, **(kwargs or {}))
+        self.written += sum(t.numel() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+        return out
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_a_training_step_does_work_linear_in_the_number_of_chunks(name: str) -> None:
+    """Autograd of indexing one chunk at a time writes a full-size zero gradient per chunk: quadratic work in
+    the backward pass that the chunked forms must not do (16 to 64 chunks here)."""
+
+    def written(length: int) -> int:
+        inputs = {key: t.requires_grad_(True) for key, t in make_inputs(length, batch=1, heads=1).items()}
+        with _ElementCounter() as counter:
+            OPS[name](inputs, mode="chunk", chunk_size=8).sum().backward()
+        return counter.written
+
+    assert written(512) / written(128) < 4.4

@@ -73,10 +73,13 @@ def test_disguised_attacks_pass_the_import_check_and_are_refused_by_the_sandbox(
         ("length_switch_softmax.py", "prefix_consistency", "depends on how long the input is"),
         ("window_covers_context.py", "receptive_field", "a finite attention window of about 128 tokens"),
         ("block_local_softmax.py", "receptive_field", "a finite attention window of about"),
+        ("position_switch_softmax.py", "subquadratic", "compute grows length^0.3"),
+        ("position_switch_elementwise.py", "subquadratic", "elements grows length^0.5"),
     ],
 )
 def test_layers_that_are_softmax_attention_only_at_the_evaluated_lengths_are_refused(attack, gate, words):
-    """Each is causal at every fixed length and cheap at the lengths the cost gates time; the length gates see it."""
+    """Each is causal at every fixed length and cheap at the lengths the cost gates time; the length gates see it
+    (prefix consistency, the receptive field, and the local growth law of the sub-quadratic gate)."""
     verdicts = check(attack)
     assert verdicts[-1].gate == gate and not verdicts[-1].passed and all(v.passed for v in verdicts[:-1])
     assert "causality" in [v.gate for v in verdicts[:-1]]

@@ -135,7 +135,7 @@ def prefix_consistency_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
         if moved > worst:
             worst, worst_length = moved, length
     figures = {"max_relative_change": worst, "longest": float(longest), "lengths": float(len(shorter))}
-    if worst > cfg.tolerance:
+    if worst > cfg.prefix_tolerance:
         return Verdict(
             "prefix_consistency",
             False,

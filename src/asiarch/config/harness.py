@@ -231,6 +231,13 @@ class GatesConfig(Strict):
     tolerance: float = Field(
         1e-4, gt=0, description="Largest allowed change of an output that must not move, relative to its scale."
     )
+    prefix_tolerance: float = Field(
+        1e-2,
+        gt=0,
+        description="Largest allowed change of a prefix's output when more tokens follow, relative to its scale: "
+        "wider than `tolerance` because bfloat16 matmuls on some CPUs round differently at different lengths "
+        "(2.5e-3 measured), while a layer that switches mechanism by length moves its outputs by about 1.",
+    )
     parameter_tolerance: float = Field(
         0.10, ge=0, description="Allowed relative difference from the reference DeltaNet's parameter count."
     )
@@ -259,6 +266,13 @@ class GatesConfig(Strict):
     )
     scaling_exponent_bound: float = Field(
         1.5, gt=0, description="Largest allowed fitted exponent of time or memory in sequence length."
+    )
+    local_growth_excess: float = Field(
+        0.2,
+        gt=0,
+        description="From the window limit to the longest stage length, over every doubling, FLOPs and elements "
+        "touched may grow at most this power of length faster than the reference DeltaNet's (quadratic work "
+        "over the first positions fails).",
     )
     stage_seq_lens: list[int] | None = Field(
         None,

@@ -53,13 +53,15 @@ def _pairwise_decay(log_cumsum: Tensor) -> Tensor:
 def _scan_linear_state(decay: Tensor, increment: Tensor) -> Tensor:
     """State entering each chunk for S_n = decay_n * S_{n-1} + increment_n, starting from S = 0.
 
-    decay broadcasts against increment (B, H, N, Dk, Dv); returns (B, H, N, Dk, Dv).
+    decay broadcasts against increment (B, H, N, Dk, Dv); returns (B, H, N, Dk, Dv). The chunks are taken apart
+    with one ``unbind``: indexing chunk n in the loop would make autograd build a full-size zero gradient per
+    chunk, a backward pass quadratic in the number of chunks.
     """
     state = torch.zeros_like(increment[:, :, 0])
     entering = []
-    for n in range(increment.shape[2]):
+    for chunk_decay, chunk_increment in zip(decay.expand_as(increment).unbind(2), increment.unbind(2)):
         entering.append(state)
-        state = decay[:, :, n] * state + increment[:, :, n]
+        state = chunk_decay * state + chunk_increment
     return torch.stack(entering, dim=2)
 
 
@@ -191,16 +193,17 @@ def _scan_delta_state(
 
     Within chunk n the corrected values are U_n = pseudo_values_n - pseudo_keys_n @ S (S entering the
     chunk), and the state leaving it is chunk_decay_n * S + decayed_keys_n^T @ U_n.
-    Returns (S entering each chunk, U of each chunk).
+    Returns (S entering each chunk, U of each chunk). Chunks are unbound once, as in `_scan_linear_state`.
     """
     batch, heads, _, _, key_dim = pseudo_keys.shape
     state = pseudo_values.new_zeros(batch, heads, key_dim, pseudo_values.shape[-1])
     entering, corrected = [], []
-    for n in range(pseudo_values.shape[2]):
-        u = pseudo_values[:, :, n] - pseudo_keys[:, :, n] @ state
+    chunks = zip(*(x.unbind(2) for x in (pseudo_values, pseudo_keys, decayed_keys, chunk_decay)))
+    for values_n, keys_n, decayed_keys_n, decay_n in chunks:
+        u = values_n - keys_n @ state
         entering.append(state)
         corrected.append(u)
-        state = chunk_decay[:, :, n] * state + decayed_keys[:, :, n].transpose(-1, -2) @ u
+        state = decay_n * state + decayed_keys_n.transpose(-1, -2) @ u
     return torch.stack(entering, dim=2), torch.stack(corrected, dim=2)
 
 
