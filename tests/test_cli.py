@@ -165,7 +165,7 @@ def test_check_passes_a_good_candidate_given_by_a_relative_path(monkeypatch):
     result = invoke("check", "examples/gated_deltanet_mixer.py")
     assert result.exit_code == 0, result.output
     for gate in ("parse", "contract", "imports", "load", "shape", "finite", "causality", "batch_independence",
-                 "parameter_budget", "speed", "subquadratic"):  # fmt: skip
+                 "parameter_budget", "speed", "subquadratic", "local_growth"):  # fmt: skip
         assert gate in result.output
     assert "FAIL" not in result.output
 

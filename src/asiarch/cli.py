@@ -25,6 +25,7 @@ from asiarch.bench.tasks import make_task
 from asiarch.bench.tasks.base import TEST, VALIDATION
 from asiarch.config import Config, ConfigError, StageConfig, load_config
 from asiarch.execute.evaluate import Evaluation, ReferenceJobError, WatchPlan, evaluate_all, reference_evaluations
+from asiarch.execute.gate_job import gates_for
 from asiarch.execute.local import LocalExecutor
 from asiarch.store.db import StoreError
 from asiarch.terminal import evaluation_tables, job_progress, verdict_table
@@ -191,7 +192,8 @@ def eval_command(
     candidate_seeds = stage_seeds(stage_cfg, seeds or stage_cfg.seeds)
     watch = WatchPlan.from_references(cfg.execution.watchdog, refs)
     found, wall = evaluate_all(
-        {str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name), watch
+        {str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name), watch,
+        recheck=gates_for(cfg),
     )
     evaluation = found[str(file)]
     for failure in evaluation.failures:

@@ -59,6 +59,7 @@ from asiarch.budget import (
 from asiarch.config import Config, StageConfig
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
 from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
+from asiarch.execute.gate_job import gates_for
 from asiarch.execute.watchdog import LEAK_STOP
 from asiarch.protocols import Credit, Executor, Proposal, Researcher
 from asiarch.store.claims import Heartbeat, claim, join_campaign, leave_campaign, lock_campaign
@@ -437,7 +438,7 @@ def train(
     view("training", stage=stage, ids=[f.id for f in flights])
     try:
         found, wall = evaluate_all(requests, stage_config, executor, watch=watch, deadline=deadline,
-                                   prior={str(f.path): list(prior) for f in flights})
+                                   prior={str(f.path): list(prior) for f in flights}, recheck=gates_for(config))
     except OutOfTime as out:
         with store.session() as session:
             for flight in flights:

@@ -36,6 +36,7 @@ from asiarch.cli import (
 )
 from asiarch.config import AnalystConfig, Config, StageConfig
 from asiarch.execute.evaluate import Evaluation, ReferenceJobError, WatchPlan, evaluate_all, reference_evaluations
+from asiarch.execute.gate_job import gates_for
 from asiarch.execute.local import LocalExecutor
 from asiarch.memory_cli import _campaign, _store
 from asiarch.report.curve import discovery_curve, write_csv, write_summary
@@ -267,7 +268,7 @@ def _run(trial: Trial, old_rows: list[tuple[str, RunResult]] | None = None) -> O
         prior[trial.candidate] = old_rows or []
     found, wall = evaluate_all(requests, trial.stage_cfg, executor, job_progress(console, f"replicating {trial.label}"),
                                WatchPlan.from_references(trial.cfg.execution.watchdog, cached),
-                               prior=prior)  # fmt: skip
+                               prior=prior, recheck=gates_for(trial.cfg))  # fmt: skip
     broken = [outcome for name in names for outcome in found[ZOO_PREFIX + name].failures]
     if broken:
         fail(f"reference job failed: {broken[0].job.describe()}: {broken[0].error}; the harness itself is broken here")

@@ -9,7 +9,8 @@ import pytest
 
 from asiarch.agents.engineer import Engineer
 from asiarch.bench.stages import TrainingJob
-from asiarch.config import ExecutionConfig, load_config
+from asiarch.config import ExecutionConfig, GatesConfig, load_config
+from asiarch.execute.gate_job import gates_for
 from asiarch.execute.local import LocalExecutor
 from tests.helpers import tiny_run
 
@@ -73,8 +74,9 @@ def test_disguised_attacks_pass_the_import_check_and_are_refused_by_the_sandbox(
         ("length_switch_softmax.py", "prefix_consistency", "depends on how long the input is"),
         ("window_covers_context.py", "receptive_field", "a finite attention window of about 128 tokens"),
         ("block_local_softmax.py", "receptive_field", "a finite attention window of about"),
-        ("position_switch_softmax.py", "subquadratic", "compute grows length^0.3"),
-        ("position_switch_elementwise.py", "subquadratic", "elements grows length^0.5"),
+        ("position_switch_softmax.py", "local_growth", "compute grows length^0.3"),
+        ("position_switch_elementwise.py", "local_growth", "elements grows length^0.5"),
+        ("window_padded_to_cover.py", "local_growth", "slower than the reference DeltaNet's from 64 to 128"),
     ],
 )
 def test_layers_that_are_softmax_attention_only_at_the_evaluated_lengths_are_refused(attack, gate, words):
@@ -94,10 +96,22 @@ def test_a_candidate_looking_for_secrets_finds_the_environment_scrubbed(monkeypa
     assert not any("hunter2" in v.reason or "hunter2" in v.detail for v in verdicts)
 
 
-def train(attack: str):
+def train(attack: str, steps: int = 6, recheck: GatesConfig | None = None):
     executor = LocalExecutor(ExecutionConfig(workers=1, job_timeout_s=120))
-    job = TrainingJob(str(ATTACKS / attack), "mqar", tiny_run(steps=6), 3e-3, seed=7)
+    job = TrainingJob(str(ATTACKS / attack), "mqar", tiny_run(steps=steps), 3e-3, seed=7, recheck=recheck)
     return executor.result(executor.submit(job))
+
+
+@pytest.mark.reliability
+def test_a_window_that_wakes_during_training_passes_the_gates_and_its_trained_layer_is_refused():
+    """Dormant through the gate job, awake after 200 training steps: what is scored is the trained layer."""
+    attack = "window_wakes_after_training_steps.py"
+    assert all(v.passed for v in check(attack))
+    gates = gates_for(load_config(None))
+    outcome = train(attack, steps=300, recheck=gates)
+    assert outcome.error is not None and "TrainedLayerRefused: after training, the mixer of block 0" in outcome.error
+    assert "receptive_field" in outcome.error and "window of about 128 tokens" in outcome.error
+    assert train(attack, steps=100, recheck=gates).error is None  # asleep: the same check passes it
 
 
 @pytest.mark.reliability

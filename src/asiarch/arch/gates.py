@@ -20,7 +20,7 @@ from torch import nn
 
 from asiarch.arch.backbone import MixerFactory
 from asiarch.arch.contract import split_output
-from asiarch.arch.cost_gates import COST_GATES, parameter_budget_gate
+from asiarch.arch.cost_gates import COST_GATES, local_growth_gate, parameter_budget_gate
 from asiarch.arch.receptive_field import receptive_field_gate
 from asiarch.arch.verdict import Verdict
 from asiarch.config import GatesConfig
@@ -217,6 +217,24 @@ def run_layer_gates(factory: MixerFactory, cfg: GatesConfig) -> list[Verdict]:
         if not verdict.passed:
             break
     return verdicts
+
+
+TRAINED_GATES = (causality_gate, prefix_consistency_gate, receptive_field_gate, local_growth_gate)
+"""Re-run on every trained candidate layer: a path that is dormant at initialisation (a leak or a window behind a
+zero-initialised scale, a switch that waits for a step count) passes every gate before training and wakes up
+during it; what is scored is the trained layer, so that is what these check."""
+
+
+def trained_layer_failure(layer: nn.Module, cfg: GatesConfig) -> Verdict | None:
+    """The first of ``TRAINED_GATES`` the (trained) layer fails, or None."""
+    for gate in TRAINED_GATES:
+        try:
+            verdict = gate(layer, cfg)
+        except Exception as exc:  # noqa: BLE001 - an exception inside the layer fails the gate that hit it
+            verdict = _raised_verdict(gate.__name__.removesuffix("_gate"), exc)
+        if not verdict.passed:
+            return verdict
+    return None
 
 
 def _raised_verdict(gate: str, exc: Exception) -> Verdict:

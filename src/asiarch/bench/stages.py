@@ -19,7 +19,7 @@ from pathlib import Path
 from asiarch.bench.metrics import higher_is_better
 from asiarch.bench.tasks.base import TEST, HeldOut
 from asiarch.bench.trainer import RunResult
-from asiarch.config import StageConfig, TaskRunConfig
+from asiarch.config import GatesConfig, StageConfig, TaskRunConfig
 
 ZOO_PREFIX = "zoo:"
 
@@ -38,6 +38,9 @@ class TrainingJob:
     run: TaskRunConfig
     lr: float
     seed: int
+    recheck: GatesConfig | None = None
+    """Gate settings to re-check the trained layers with (``asiarch.arch.gates.TRAINED_GATES``); None for the
+    zoo's references, which are project code."""
 
     @property
     def steps(self) -> int:
@@ -66,10 +69,16 @@ def with_stage_data(stage: StageConfig, run: TaskRunConfig) -> TaskRunConfig:
 
 
 def plan_stage(
-    stage: StageConfig, candidate: str, seeds: Iterable[int], lrs: Mapping[str, float] | None = None
+    stage: StageConfig,
+    candidate: str,
+    seeds: Iterable[int],
+    lrs: Mapping[str, float] | None = None,
+    recheck: GatesConfig | None = None,
 ) -> list[TrainingJob]:
     """All jobs of one candidate at one stage, longest first so a pool finishes them evenly: every learning rate
-    on search seeds, the chosen one (``lrs``, per task label) on the others."""
+    on search seeds, the chosen one (``lrs``, per task label) on the others. A candidate file's jobs re-check its
+    trained layers with ``recheck``."""
+    recheck = None if candidate.startswith(ZOO_PREFIX) else recheck
     jobs = []
     for seed in seeds:
         for label, run in stage.tasks.items():
@@ -79,7 +88,7 @@ def plan_stage(
                 raise ValueError(f"seed {seed} of task {label!r} needs the learning rate chosen on the search seeds")
             else:
                 chosen = [lrs[label]]
-            jobs += [TrainingJob(candidate, label, with_stage_data(stage, run), lr, seed) for lr in chosen]
+            jobs += [TrainingJob(candidate, label, with_stage_data(stage, run), lr, seed, recheck) for lr in chosen]
     return sorted(jobs, key=lambda job: -job.steps * job.run.train.batch_size)
 
 

@@ -27,6 +27,8 @@ from asiarch.config import OptimConfig, TaskRunConfig
 from asiarch.ops import kernels
 
 ProgressCallback = Callable[[int, float], None]
+TrainedCheck = Callable[[LanguageModel], None]
+"""Inspects a trained model and raises when its results must not be reported."""
 
 
 @dataclass
@@ -121,8 +123,10 @@ def train_and_evaluate(
     lr: float,
     seed: int,
     on_progress: ProgressCallback | None = None,
+    check_trained: TrainedCheck | None = None,
 ) -> RunResult:
-    """Train a fresh model built around ``mixer_factory`` and score it on the task's test splits."""
+    """Train a fresh model built around ``mixer_factory`` and score it on the task's test splits; a model that
+    trained without diverging then goes through ``check_trained`` (its probes draw from a forked generator)."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
     device = training_device(run.train.device)
     kernels.use_kernels(run.train.kernels)
@@ -172,6 +176,9 @@ def train_and_evaluate(
             splits = metrics.score_task(model, task.test_splits(), task.metric, run.train.eval_batch_size)
             validation = metrics.score_task(model, task.validation_splits(), task.metric, run.train.eval_batch_size)
         _check_seed(seed)
+        if check_trained is not None:
+            with torch.random.fork_rng(devices=[]):
+                check_trained(model)
     return RunResult(
         task=task.name,
         seed=seed,

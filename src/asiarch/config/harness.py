@@ -274,6 +274,13 @@ class GatesConfig(Strict):
         "touched may grow at most this power of length faster than the reference DeltaNet's (quadratic work "
         "over the first positions fails).",
     )
+    local_shrink_excess: float = Field(
+        0.4,
+        gt=0,
+        description="From the shortest stage length to the longest, over every doubling, FLOPs and elements touched "
+        "may grow at most this power of length slower than the reference DeltaNet's (a window padded to cover the "
+        "stages' sequences costs the same at every length there and fails).",
+    )
     stage_seq_lens: list[int] | None = Field(
         None,
         min_length=1,

@@ -22,7 +22,7 @@ from asiarch.bench.stages import (
     summarise,
 )
 from asiarch.bench.trainer import RunResult
-from asiarch.config import StageConfig, WatchdogConfig
+from asiarch.config import GatesConfig, StageConfig, WatchdogConfig
 from asiarch.execute.job import run_training_job
 from asiarch.execute.local import IndexProgress, LocalExecutor
 from asiarch.execute.watchdog import LossWatchdog, leak_floor
@@ -71,6 +71,7 @@ def evaluate_all(
     deadline: float | None = None,
     retries: int = 0,
     prior: Mapping[str, Sequence[tuple[str, RunResult]]] | None = None,
+    recheck: GatesConfig | None = None,
 ) -> tuple[dict[str, Evaluation], float]:
     """Run every (candidate → seeds) request in one pool so all cores stay busy; returns wall seconds too.
 
@@ -81,7 +82,8 @@ def evaluate_all(
     leak floor of the job's task, and a job it objects to is cancelled with the watchdog's reason.
     With ``deadline`` (a ``time.monotonic()`` instant), jobs still running then are cancelled and
     ``OutOfTime`` is raised, so a budget is not overrun by a whole stage. A job whose worker was lost (killed
-    from outside, crashed) runs again up to ``retries`` times."""
+    from outside, crashed) runs again up to ``retries`` times. With ``recheck``, every candidate file's trained
+    layers go through the trained-layer gates before its job may report (``asiarch.arch.gates.TRAINED_GATES``)."""
     prior = prior or {}
     evaluations = {candidate: Evaluation(candidate) for candidate in requests}
     started = time.perf_counter()
@@ -104,7 +106,7 @@ def evaluate_all(
         jobs = [
             job
             for candidate, (seeds, lrs) in planned.items()
-            for job in plan_stage(stage, located(candidate), seeds, lrs)
+            for job in plan_stage(stage, located(candidate), seeds, lrs, recheck)
         ]
         if jobs:
             _run_round(jobs, {located(c): c for c in requests}, evaluations, executor, on_start, watch, deadline,

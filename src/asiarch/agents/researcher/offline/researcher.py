@@ -51,7 +51,7 @@ _RULE_TOKENS = {
     "multi_step_delta": "mdelta",
 }
 # Failing gates whose cause is cost: the repair removes the most expensive motif first.
-_COST_GATES = ("parameter_budget", "speed", "subquadratic", "timeout", "memory")
+_COST_GATES = ("parameter_budget", "speed", "subquadratic", "local_growth", "timeout", "memory")
 SPEC_HASH_CACHE = 1 << 16  # designs remembered by identity; one is a few hundred bytes
 MAX_LOG_WEIGHT = 5.0  # credit can make an edit at most e^5 times more (or less) likely than a neutral one
 
