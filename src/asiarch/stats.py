@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """The value where it is a finite number, else None: how statistics travel into JSON and the store."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
     """Kendall's tau-b between two scorings of the same items (ties counted as in tau-b)."""
     if len(a) != len(b):

@@ -27,7 +27,7 @@ from asiarch.bench.stages import TaskSummary
 from asiarch.bench.tasks.base import TEST, VALIDATION, HeldOut
 from asiarch.cognition.motifs import MOTIFS
 from asiarch.config import AnalystConfig, Config, ConfigError
-from asiarch.stats import difference_ci, welch_t_test
+from asiarch.stats import difference_ci, finite_or_none, welch_t_test
 from asiarch.store.queries import CREDIT_TAG, credit_insights, edit_deltas
 from asiarch.store.schema import Analysis, Campaign, Experiment, Insight
 
@@ -78,10 +78,6 @@ class AnalysisResult:
     fields: dict
     text: str
     weaknesses: tuple[str, ...] = ()
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 def _values(summary: TaskSummary | None) -> list[float]:
@@ -168,7 +164,7 @@ class Analyst:
         fields: dict = {
             "strongest": report.strongest,
             "split": split,
-            "test_fitness": _finite(test_report.value),
+            "test_fitness": finite_or_none(test_report.value),
             "per_task": {
                 label: {"task": s.task, "z": s.z, "sigma": s.sigma, "weight": s.weight, "status": s.status}
                 for label, s in report.per_task.items()
@@ -177,10 +173,10 @@ class Analyst:
             "edit": asdict(edit),
             "credit_key": edit.credit_key,
             "cognition": [source for source, _, _ in cited],
-            "parent": None if parent is None else {"name": parent.name, "fitness": _finite(parent_fitness)},
+            "parent": None if parent is None else {"name": parent.name, "fitness": finite_or_none(parent_fitness)},
             "siblings": {
                 "count": len(siblings),
-                "mean_fitness": _finite(_mean([s.fitness for s in siblings if s.fitness is not None])),
+                "mean_fitness": finite_or_none(_mean([s.fitness for s in siblings if s.fitness is not None])),
             },
             "next_stage": next_stage,
         }
@@ -214,8 +210,8 @@ class Analyst:
                 "metric": score.metric,
                 "candidate": {
                     "seeds": sorted(summary.per_seed) if summary is not None else [],
-                    "values": [_finite(v) for v in summary.values] if summary is not None else [],
-                    "mean": _finite(_mean(ours)) if len(ours) == score.n else None,  # test values, as reported
+                    "values": [finite_or_none(v) for v in summary.values] if summary is not None else [],
+                    "mean": finite_or_none(_mean(ours)) if len(ours) == score.n else None,  # test values, as reported
                     "n": score.n,
                 },
                 "reference": _comparison(ours, _values(strongest.get(label)), name=report.strongest),
@@ -243,7 +239,12 @@ class Analyst:
                 tests[label] = {"vs": report.strongest, "note": f"n={min(len(ours), len(theirs))}, no test"}
                 continue
             result = welch_t_test(ours, theirs)
-            tests[label] = {"vs": report.strongest, "t": _finite(result.t), "df": _finite(result.df), "p": result.p}
+            tests[label] = {
+                "vs": report.strongest,
+                "t": finite_or_none(result.t),
+                "df": finite_or_none(result.df),
+                "p": result.p,
+            }
         return tests
 
     def _weaknesses(self, report: FitnessReport) -> tuple[str, ...]:
@@ -309,7 +310,7 @@ class Analyst:
             return ", ".join(_format_delta(label, e["metric"], e[role]) for label, e in deltas.items())
 
         if parent is not None:
-            standing = f" (fitness {parent_fitness:+.2f})" if _finite(parent_fitness) is not None else ""
+            standing = f" (fitness {parent_fitness:+.2f})" if finite_or_none(parent_fitness) is not None else ""
             sentences.append(f"Against its parent {parent.name}{standing}: {compared('parent')}.")
         if siblings:
             sentences.append(f"Against {len(siblings)} sibling(s), all their runs pooled: {compared('siblings')}.")

@@ -31,7 +31,6 @@ otherwise it goes on to the next look, and after the last look it is not a disco
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from asiarch.bench.metrics import higher_is_better
 from asiarch.bench.stages import TaskSummary
 from asiarch.bench.tasks.base import TEST, VALIDATION
 from asiarch.config import AnalystConfig, StageConfig
-from asiarch.stats import OneSampleResult, holm, one_sample_t_test
+from asiarch.stats import OneSampleResult, finite_or_none, holm, one_sample_t_test
 
 BUDGET_REFERENCE = "deltanet"
 """The zoo layer whose parameter count at the same width defines the parameter budget (as in the gates)."""
@@ -172,12 +171,8 @@ def _paired_aggregate(
 def _summary(result: OneSampleResult | None, level: float, n: int) -> dict:
     if result is None:
         return {"n": n, "note": "fewer than two shared seeds, no test"}
-    return {"n": n, "mean": result.mean, "t": _finite(result.t), "df": result.df, "p": result.p,
+    return {"n": n, "mean": result.mean, "t": finite_or_none(result.t), "df": result.df, "p": result.p,
             "upper": result.upper_bound(level), "lower": result.lower_bound(level)}  # fmt: skip
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def decide(
