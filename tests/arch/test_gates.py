@@ -16,7 +16,7 @@ from asiarch.arch.cost_gates import (
 )
 from asiarch.arch.gates import cut_points, prefix_consistency_gate, prefix_lengths, run_layer_gates
 from asiarch.arch.loader import load_candidate
-from asiarch.arch.receptive_field import edge_drops, probe_positions, receptive_field_gate
+from asiarch.arch.receptive_field import edge_drops, largest_drop, probe_positions, receptive_field_gate
 from asiarch.arch.zoo import ZOO
 from asiarch.config import GatesConfig, load_config
 from asiarch.execute.gate_job import gates_for
@@ -204,6 +204,17 @@ def test_a_window_edge_is_a_drop_and_smooth_forgetting_is_not():
     assert int(distances[drops.argmax()]) == 64 and math.exp(float(drops.max())) == pytest.approx(5.0, rel=1e-4)
     _, drops = edge_drops(_profile([fast_decay.tolist()] * 3), 32)
     assert math.exp(float(drops.max())) < 1.01
+
+
+def test_a_trained_layer_is_searched_for_window_edges_up_to_twice_the_longest_stage_length():
+    distance = torch.arange(400, dtype=torch.float32)
+
+    def window(edge: int) -> list[tuple[int, torch.Tensor]]:
+        return [(399, _profile([torch.where(distance < edge, 0.0, -math.log(5.0)).tolist()] * 3))]
+
+    assert largest_drop(window(300), 32)[1] == 300
+    assert largest_drop(window(300), 32, farthest=256) == (0.0, 0, 0)
+    assert largest_drop(window(100), 32, farthest=256)[1] == 100
 
 
 def test_resets_at_different_distances_in_different_samples_are_not_a_window():

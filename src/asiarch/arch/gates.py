@@ -21,7 +21,7 @@ from torch import nn
 from asiarch.arch.backbone import MixerFactory
 from asiarch.arch.contract import split_output
 from asiarch.arch.cost_gates import COST_GATES, local_growth_gate, parameter_budget_gate
-from asiarch.arch.receptive_field import receptive_field_gate
+from asiarch.arch.receptive_field import receptive_field_gate, trained_receptive_field_gate
 from asiarch.arch.verdict import Verdict
 from asiarch.config import GatesConfig
 
@@ -219,7 +219,7 @@ def run_layer_gates(factory: MixerFactory, cfg: GatesConfig) -> list[Verdict]:
     return verdicts
 
 
-TRAINED_GATES = (causality_gate, prefix_consistency_gate, receptive_field_gate, local_growth_gate)
+TRAINED_GATES = (causality_gate, prefix_consistency_gate, trained_receptive_field_gate, local_growth_gate)
 """Re-run on every trained candidate layer: a path that is dormant at initialisation (a leak or a window behind a
 zero-initialised scale, a switch that waits for a step count) passes every gate before training and wakes up
 during it; what is scored is the trained layer, so that is what these check."""
