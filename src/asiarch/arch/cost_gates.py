@@ -15,9 +15,9 @@ positions and linear attention after them is linear at 1024–4096 tokens, prefi
 has no window edge, yet at the 64–128 tokens the stages train at it is softmax attention. From
 the window limit (32 tokens) to the longest stage length, over each doubling, FLOPs and forward
 elements may grow at most ``local_growth_excess`` (0.2) as a power of length faster than DeltaNet's,
-and from the shortest stage length on at most ``local_shrink_excess`` (0.4) slower: a window padded
-to W tokens costs the same at every length below W, so its cost stands still where it covers the
-sequence.
+and from the shortest stage length (at least 64) on at most ``local_shrink_excess`` (0.4) slower: a
+window padded to W tokens costs the same at every length below W, so its cost stands still where it
+covers the sequence.
 Measured at d_model 64: the zoo's linear layers at most +0.08, the examples +0.11, the loader
 fixtures +0.00, 60 offline-researcher proposals at most +0.14; attacks: softmax over the first
 64 positions +0.24 (FLOPs, 32→64), over 128 +0.33, 256 +0.51, 512 +0.68 (64→128 and on), and a
@@ -47,6 +47,7 @@ from asiarch.arch.receptive_field import window_limit
 from asiarch.arch.verdict import Verdict
 from asiarch.arch.zoo import reference
 from asiarch.config import GatesConfig
+from asiarch.ops.dispatch import CHUNK, GLA_CHUNK
 
 BUDGET_REFERENCE = "deltanet"
 
@@ -289,15 +290,22 @@ def _time_exponent(layer: nn.Module, baseline: nn.Module, cfg: GatesConfig) -> t
     return 1.0 + _fit(lengths, [own / theirs for own, theirs in pairs], cfg), [own for own, _ in pairs]
 
 
+def shrink_start(cfg: GatesConfig) -> int:
+    """The shortest length from which cost that stands still counts: the shortest stage length, and never below
+    the longest chunk ``asiarch.ops`` pads to (GLA's 64 tokens), where an honest kernel costs one whole chunk."""
+    return max(cfg.evaluated_seq_lens[0], max(CHUNK, GLA_CHUNK))
+
+
 def local_growth_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
     """Where the stages train, a layer's cost grows like DeltaNet's: over every doubling from the window limit to
     the longest stage length, FLOPs and elements touched grow at most ``local_growth_excess`` faster (as a power
-    of length), and from the shortest stage length on at most ``local_shrink_excess`` slower.
+    of length), and from ``shrink_start`` on at most ``local_shrink_excess`` slower.
 
     Softmax attention over the first few hundred positions is linear at 1024–4096 tokens, so the asymptotic law
     passes it, but its cost grows quadratically at the 64–128 tokens the stages train at. A window of W tokens
     computed in blocks padded to W costs the same at every length up to W: its cost stands still where it covers
-    the whole sequence. Below the shortest stage length the shrink is not judged: kernels pad to chunks of 64."""
+    the whole sequence. Below the shortest stage length, or 64 tokens, the shrink is not judged: kernels pad
+    to chunks of up to 64 tokens."""
     layer.train()
     segments = growth_segments(cfg)
     lengths = sorted({n for segment in segments for n in segment})
@@ -319,8 +327,8 @@ def local_growth_gate(layer: nn.Module, cfg: GatesConfig) -> Verdict:
             "(asiarch.ops) at every position, not only far into the sequence",
             figures,
         )
-    shortest = cfg.evaluated_seq_lens[0]
-    cost, shrink, a, b = min((item for item in excesses if item[2] >= shortest), key=lambda item: item[1])
+    shrinking = [item for item in excesses if item[2] >= shrink_start(cfg)] or [("compute", 0.0, 0, 0)]
+    cost, shrink, a, b = min(shrinking, key=lambda item: item[1])
     if -shrink > cfg.local_shrink_excess:
         return Verdict(
             "local_growth",

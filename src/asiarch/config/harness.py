@@ -277,7 +277,8 @@ class GatesConfig(Strict):
     local_shrink_excess: float = Field(
         0.4,
         gt=0,
-        description="From the shortest stage length to the longest, over every doubling, FLOPs and elements touched "
+        description="From the shortest stage length (at least 64) to the longest, over every doubling, FLOPs and "
+        "elements touched "
         "may grow at most this power of length slower than the reference DeltaNet's (a window padded to cover the "
         "stages' sequences costs the same at every length there and fails).",
     )
