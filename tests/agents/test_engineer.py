@@ -67,7 +67,7 @@ def test_realize_repairs_until_the_gates_pass_and_records_every_attempt(tmp_path
     leaky = (DEFECTS / "leak_roll.py").read_text()
     repairer = ScriptedRepairer((DEFECTS / "wrong_shape.py").read_text(), GOOD)
     realization = engineer(repairer=repairer).realize(Proposal("Rolled memory", "why not", leaky), tmp_path)
-    assert [a.verdicts[-1].gate for a in realization.attempts] == ["causality", "shape", "subquadratic"]
+    assert [a.verdicts[-1].gate for a in realization.attempts] == ["causality", "shape", "local_growth"]
     assert [a.passed for a in realization.attempts] == [False, False, True]
     assert realization.candidate is realization.attempts[-1]
     assert realization.candidate.proposal.operator == "repair"
