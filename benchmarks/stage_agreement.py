@@ -7,7 +7,7 @@ its confirm fitness (test split, as a claim uses it), both against the strongest
 Kendall's τ-b between the two rankings with a bootstrap 95% interval over the items.
 
     python benchmarks/stage_agreement.py --store asiarch.db --campaign default [--limit 8] [--steps-scale 1.0]
-                                         [--seeds N] [--cache-dir DIR]
+                                         [--seeds N] [--reference-seeds N] [--cache-dir DIR]
 
 Target: τ ≥ 0.6. ``--steps-scale`` shortens every confirm task's training (the printout says so); the screen is
 always the configured one; ``--seeds`` cuts confirm's seeds for candidates and references alike. Confirm runs
@@ -41,8 +41,10 @@ BOOTSTRAP = 2000
 SCREEN, CONFIRM = "screen", "confirm"
 
 
-def shortened(config: Config, steps_scale: float, seeds: int | None, cache_dir: Path | None) -> Config:
-    tree = shorten_confirm(config.model_dump(mode="json"), steps_scale, seeds)
+def shortened(
+    config: Config, steps_scale: float, seeds: int | None, reference_seeds: int | None, cache_dir: Path | None
+) -> Config:
+    tree = shorten_confirm(config.model_dump(mode="json"), steps_scale, seeds, reference_seeds)
     if cache_dir is not None:
         tree["cache_dir"] = str(cache_dir)
     return Config.model_validate(tree)
@@ -66,11 +68,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=8, help="Candidates, spread evenly over the screen ranking.")
     parser.add_argument("--steps-scale", type=float, default=1.0)
     parser.add_argument("--seeds", type=int, default=None, help="Confirm seeds per architecture.")
+    parser.add_argument("--reference-seeds", type=int, default=None, help="Confirm seeds per reference (>= 2).")
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None, help="Baseline cache (default: the config's).")
     args = parser.parse_args()
 
-    config = shortened(load_config(args.config), args.steps_scale, args.seeds, args.cache_dir)
+    config = shortened(load_config(args.config), args.steps_scale, args.seeds, args.reference_seeds, args.cache_dir)
     screen, confirm = config.stage(SCREEN), config.stage(CONFIRM)
     store = open_store(args.store)
     with store.session() as session:

@@ -3,6 +3,7 @@ contained (it runs, and gains nothing). Every file passes through the real gate 
 whose trick acts during training also run a real tiny training job."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ ATTACKS = Path(__file__).parent / "adversarial"
 SECRET = "ASIARCH_TEST_SECRET"
 IMPORT_CHECK = ("parse", "contract", "imports")
 SANDBOX = ("parse", "contract", "imports", "load")
+EXIT_GRACE_S = 10.0
 
 
 def check(name: str) -> list:
@@ -136,7 +138,14 @@ def test_a_loss_replaced_during_training_fails_the_run_with_what_was_replaced():
 def test_a_fork_bomb_leaves_no_process_behind():
     before = set(os.listdir("/proc"))
     check("fork_bomb.py")
-    assert {pid for pid in set(os.listdir("/proc")) - before if pid.isdigit() and _child_of_us(pid)} == set()
+
+    def left() -> set[str]:
+        return {pid for pid in set(os.listdir("/proc")) - before if pid.isdigit() and _child_of_us(pid)}
+
+    deadline = time.monotonic() + EXIT_GRACE_S  # on a loaded machine the finished worker takes a moment to exit
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left() == set()
 
 
 def _child_of_us(pid: str) -> bool:
