@@ -83,6 +83,9 @@ def test_eval_prints_candidate_next_to_references(tiny_config, tmp_path, monkeyp
 def test_references_are_cached_and_reused(tiny_config, tmp_path):
     first = invoke("baselines", "--config", str(tiny_config), "--references", "retnet")
     assert first.exit_code == 0, first.output
+    announced = "measuring the references at screen: 6 training jobs on"
+    assert announced in first.output and "on this machine; cached in" in first.output, "said before it starts"
+    assert "measuring the references at screen: 6/6 jobs done" in first.output, "a pipe gets one line per job"
     (cache_file,) = (tmp_path / "cache").rglob("screen-*.json")
     before = cache_file.stat().st_mtime_ns
     again = invoke(
@@ -90,6 +93,7 @@ def test_references_are_cached_and_reused(tiny_config, tmp_path):
     )
     assert again.exit_code == 0, again.output
     assert cache_file.stat().st_mtime_ns == before
+    assert "measuring the references" not in again.output
     cached = json.loads(cache_file.read_text())
     assert sorted(r["seed"] for _, r in cached["references"]["retnet"]) == [
         0,

@@ -67,6 +67,9 @@ def test_stop_from_another_process_ends_the_run_and_resume_finishes_it(tmp_path)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     assert "stopped by `asiarch stop`" in output
+    announced = "measuring the references at screen: 4 training jobs on"
+    assert announced in output and "measuring the references at screen: 4/4 jobs done" in output, output
+    assert "training at screen: 1/" in output, "a pipe gets a line for every finished job"
     stopped_at = len(experiments_of(config, "stoppable"))
     assert stopped_at < BUDGET
     resumed = start_run(path, "stoppable")

@@ -24,9 +24,17 @@ from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, stage_seeds
 from asiarch.bench.tasks import make_task
 from asiarch.bench.tasks.base import TEST, VALIDATION
 from asiarch.config import Config, ConfigError, StageConfig, load_config
-from asiarch.execute.evaluate import Evaluation, ReferenceJobError, WatchPlan, evaluate_all, reference_evaluations
+from asiarch.execute.evaluate import (
+    Evaluation,
+    JobsStarted,
+    ReferenceJobError,
+    WatchPlan,
+    evaluate_all,
+    reference_evaluations,
+)
 from asiarch.execute.gate_job import gates_for
 from asiarch.execute.local import LocalExecutor
+from asiarch.execute.progress import StepTimer
 from asiarch.store.db import StoreError
 from asiarch.terminal import evaluation_tables, job_progress, verdict_table
 
@@ -192,7 +200,11 @@ def eval_command(
     candidate_seeds = stage_seeds(stage_cfg, seeds or stage_cfg.seeds)
     watch = WatchPlan.from_references(cfg.execution.watchdog, refs)
     found, wall = evaluate_all(
-        {str(file): candidate_seeds}, stage_cfg, executor, job_progress(console, file.name), watch,
+        {str(file): candidate_seeds},
+        stage_cfg,
+        executor,
+        job_progress(console, file.name, executor.workers, StepTimer(cfg.execution.threads_per_worker)),
+        watch,
         recheck=gates_for(cfg),
     )
     evaluation = found[str(file)]
@@ -230,12 +242,19 @@ def _reference_results(
                 cfg.stage(stage),
                 executor,
                 BaselineCache(cfg.cache_dir),
-                job_progress(console, "references"),
+                reference_progress(cfg, stage, executor.workers),
                 refresh,
                 retries=cfg.execution.reference_retries,
             )
     except ReferenceJobError as exc:
         fail(f"{exc}; the harness itself is broken here, please report it")
+
+
+def reference_progress(cfg: Config, stage: str, workers: int) -> JobsStarted:
+    """The terminal's progress for measuring references: estimated up front, and it says they are cached."""
+    note = f"; cached in {cfg.cache_dir} for every later run"
+    timer = StepTimer(cfg.execution.threads_per_worker)
+    return job_progress(console, f"measuring the references at {stage}", workers, timer, note)
 
 
 def _require_gates(cfg: Config, file: Path, executor: LocalExecutor) -> None:

@@ -60,6 +60,7 @@ from asiarch.config import Config, StageConfig
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
 from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
 from asiarch.execute.gate_job import gates_for
+from asiarch.execute.progress import reported
 from asiarch.execute.watchdog import LEAK_STOP
 from asiarch.protocols import Credit, Executor, Proposal, Researcher
 from asiarch.store.claims import Heartbeat, claim, join_campaign, leave_campaign, lock_campaign
@@ -98,7 +99,8 @@ class CampaignSummary:
 View = Callable[..., None]
 """Called as ``view(event, **details)`` at every step, for a live display. Events: references, paused, proposed,
 rejected, failed, gated, training, trained, analysed, confirmed, batch, finished (details: id, name, reason,
-fitness, …)."""
+fitness, …); and for every batch of training jobs, jobs, job_step, job_done and jobs_over (details: board, the
+``execute.progress.JobBoard``; job)."""
 
 
 def _silent(event: str, **details: object) -> None:
@@ -125,7 +127,7 @@ def run_campaign(
     engineer = Engineer(config, executor, repairer=researcher)
     analyst = Analyst(config, judge=fitness_judge)
     novelty = NoveltyFilter(config.novelty, judge=repeat_judge)
-    references = reference_results(config, SCREEN, executor)
+    references = reference_results(config, SCREEN, executor, view=view)
     view("references", stage=SCREEN, names=sorted(references))
     directory = Path(config.campaign.work_dir) / name
     batch_size = config.campaign.batch_size or config.execution.worker_count()
@@ -398,13 +400,19 @@ def gate(
 
 
 def reference_results(
-    config: Config, stage: str, executor: Executor, names: list[str] | None = None, deadline: float | None = None
+    config: Config,
+    stage: str,
+    executor: Executor,
+    names: list[str] | None = None,
+    deadline: float | None = None,
+    view: View = _silent,
 ) -> dict[str, StageEvaluation]:
     """The references' results at a stage (all configured ones unless ``names``), computed once per machine and
-    cached."""
+    cached; a measurement is announced with its estimate and followed on ``view``."""
     chosen = list(config.references) if names is None else names
+    progress = reported(view, f"measuring the references at {stage}", config.execution)
     return reference_evaluations(chosen, stage, config.stage(stage), executor, BaselineCache(config.cache_dir),
-                                 deadline=deadline, retries=config.execution.reference_retries)
+                                 progress, deadline=deadline, retries=config.execution.reference_retries)
 
 
 def train(
@@ -437,7 +445,8 @@ def train(
     requests = {str(f.path): chosen for f in flights}
     view("training", stage=stage, ids=[f.id for f in flights])
     try:
-        found, wall = evaluate_all(requests, stage_config, executor, watch=watch, deadline=deadline,
+        found, wall = evaluate_all(requests, stage_config, executor, reported(view, f"training at {stage}", config.execution),
+                                   watch=watch, deadline=deadline,
                                    prior={str(f.path): list(prior) for f in flights}, recheck=gates_for(config))
     except OutOfTime as out:
         with store.session() as session:
@@ -565,7 +574,7 @@ def advance(
     check_deadline(deadline)
     began = time.monotonic()
     rivals = [name for name in config.analyst.rivals if name in config.references]
-    references = reference_results(config, stage, executor, rivals, deadline)
+    references = reference_results(config, stage, executor, rivals, deadline, view)
     wall = time.monotonic() - began  # the rivals' runs at this stage (the first time only, then cached) are training
     stage_config = config.stage(stage)
     with store.session() as session:

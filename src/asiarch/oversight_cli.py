@@ -33,6 +33,7 @@ from asiarch.cli import (
     console,
     errors,
     fail,
+    reference_progress,
 )
 from asiarch.config import AnalystConfig, Config, StageConfig
 from asiarch.execute.evaluate import Evaluation, ReferenceJobError, WatchPlan, evaluate_all, reference_evaluations
@@ -266,7 +267,8 @@ def _run(trial: Trial, old_rows: list[tuple[str, RunResult]] | None = None) -> O
     prior = {ZOO_PREFIX + name: cached[name].rows for name in names}
     if not trial.is_reference:
         prior[trial.candidate] = old_rows or []
-    found, wall = evaluate_all(requests, trial.stage_cfg, executor, job_progress(console, f"replicating {trial.label}"),
+    found, wall = evaluate_all(requests, trial.stage_cfg, executor,
+                               job_progress(console, f"replicating {trial.label}", executor.workers),
                                WatchPlan.from_references(trial.cfg.execution.watchdog, cached),
                                prior=prior, recheck=gates_for(trial.cfg))  # fmt: skip
     broken = [outcome for name in names for outcome in found[ZOO_PREFIX + name].failures]
@@ -294,7 +296,7 @@ def _cached_references(trial: Trial, names: list[str], executor: LocalExecutor) 
     """The references' results on the stage's own seeds: cached on this machine, computed once if not."""
     try:
         return reference_evaluations(names, trial.stage, trial.stage_cfg, executor, BaselineCache(trial.cfg.cache_dir),
-                                     job_progress(console, "references"),
+                                     reference_progress(trial.cfg, trial.stage, executor.workers),
                                      retries=trial.cfg.execution.reference_retries)  # fmt: skip
     except ReferenceJobError as exc:
         fail(f"{exc}; the harness itself is broken here, please report it")

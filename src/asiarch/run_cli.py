@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Annotated, Optional
@@ -20,6 +21,7 @@ from asiarch.cognition.retrieval import open_index
 from asiarch.config import Config
 from asiarch.execute.evaluate import ReferenceJobError
 from asiarch.execute.local import LocalExecutor
+from asiarch.execute.progress import JobBoard
 from asiarch.execute.ray import RayExecutor, RayUnavailable
 from asiarch.llm.replay import client_for
 from asiarch.loop import CampaignSummary, open_campaign, run_campaign
@@ -27,9 +29,12 @@ from asiarch.memory_cli import leaderboard_table
 from asiarch.protocols import Researcher
 from asiarch.store.db import Store, open_store
 from asiarch.store.queries import find_campaign
+from asiarch.terminal import announcement, board_view
 
 RECENT_EVENTS = 8
 """Lines of recent activity kept in the live view."""
+REDRAW_S = 0.25
+"""Least time between two redraws for training steps (workers report every step)."""
 
 
 class LiveView:
@@ -44,6 +49,8 @@ class LiveView:
         self.events: deque[str] = deque(maxlen=RECENT_EVENTS)
         self.best: tuple[float, str] | None = None
         self.discoveries = 0
+        self.board: JobBoard | None = None
+        self.drawn = 0.0
         self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
 
     def __enter__(self) -> LiveView:
@@ -55,7 +62,16 @@ class LiveView:
 
     def __call__(self, event: str, **details: object) -> None:
         name = escape(str(details.get("name", "")))  # names and reasons come from candidates: never markup
-        if event == "batch":
+        if event in ("job_step", "job_done"):
+            if time.monotonic() - self.drawn >= REDRAW_S or event == "job_done":
+                self._redraw()
+            return
+        if event == "jobs":
+            self.board = details["board"]
+            self.events.append(escape(announcement(self.board)))
+        elif event == "jobs_over":
+            self.board = None
+        elif event == "batch":
             self.progress.update(self.task, completed=details["done"])
         elif event == "analysed":
             fitness = float(details["fitness"])
@@ -76,13 +92,18 @@ class LiveView:
             self.events.append(f"training {len(details['ids'])} experiment(s) at {details['stage']}")
         elif event == "paused":
             self.events.append("[yellow]paused[/]: waiting for `asiarch resume`")
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.drawn = time.monotonic()
         self.live.update(self._render())
 
     def _render(self) -> Group:
         status = Table.grid(padding=(0, 2))
         best = f"{self.best[0]:+.3f} ({self.best[1]})" if self.best else "–"
         status.add_row("best fitness", best, "discoveries", str(self.discoveries))
-        return Group(self.progress, status, *self.events)
+        jobs = [board_view(self.board)] if self.board is not None else []
+        return Group(self.progress, *jobs, status, *self.events)
 
 
 def build_researcher(cfg: Config, store: Store, campaign_id: int) -> Researcher:
@@ -126,7 +147,9 @@ def run(
     strategy: Annotated[
         Optional[str], typer.Option("--strategy", help="evolution (default), random or zoo-only: search baselines.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No live view; one line per finished run.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No live view; one line per finished run (the default in a pipe).")
+    ] = False,
     config: ConfigOption = None,
     overrides: SetOption = None,
 ) -> None:
@@ -153,7 +176,7 @@ def run(
         index = open_index(cfg)
         pool = build_executor(executor, cfg)
         try:
-            if quiet:
+            if quiet or not console.is_terminal:  # a pipe gets plain lines, not a redrawn screen
                 summary = run_campaign(
                     cfg, store, campaign, agent, pool, retrieve=index.search_many, view=_quiet_view, **judges
                 )
@@ -170,7 +193,11 @@ def run(
 
 
 def _quiet_view(event: str, **details: object) -> None:
-    if event in ("analysed", "rejected", "failed", "confirmed"):
+    if event == "jobs":
+        console.print(announcement(details["board"]), highlight=False, markup=False, soft_wrap=True)
+    elif event == "job_done":
+        console.print(details["board"].record(details["job"]), highlight=False, markup=False, soft_wrap=True)
+    elif event in ("analysed", "rejected", "failed", "confirmed"):
         fitness = f" fitness {details['fitness']:+.3f}" if "fitness" in details else ""
         reason = f": {details['reason']}" if details.get("reason") else ""
         console.print(f"{event} #{details['id']} {details['name']}{fitness}{reason}", highlight=False, markup=False)

@@ -3,56 +3,89 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from asiarch.arch.verdict import Verdict
 from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, TrainingJob
-from asiarch.execute.evaluate import Evaluation
+from asiarch.execute.evaluate import Evaluation, JobsStarted
+from asiarch.execute.progress import JobBoard, StepTimer, duration
 
 
-class _JobBar:
-    """One bar over all training steps of a batch of jobs; closes itself when every step is done."""
-
-    def __init__(self, console: Console, title: str, jobs: Sequence[TrainingJob]) -> None:
-        self.steps = [0] * len(jobs)
-        self.total = sum(job.steps for job in jobs)
-        self.progress = Progress(
-            TextColumn(f"[bold]{title}[/] {len(jobs)} jobs"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        self.task = self.progress.add_task(title, total=self.total)
-        self.progress.start()
-
-    def __call__(self, index: int, steps: int) -> None:
-        self.steps[index] = steps
-        done = sum(self.steps)
-        self.progress.update(self.task, completed=done)
-        if done >= self.total:
-            self.progress.stop()
+def board_view(board: JobBoard) -> Group:
+    """A batch of jobs as the terminal shows it: a bar over jobs with elapsed time and ETA, then one line per
+    running job with its steps."""
+    eta = board.eta_s()
+    bar = ProgressBar(total=max(1, len(board.jobs)), completed=board.done, width=30)
+    head = Table.grid(padding=(0, 1))
+    head.add_row(
+        f"[bold]{escape(board.title)}[/]",
+        bar,
+        f"{board.done}/{len(board.jobs)} jobs",
+        f"{duration(board.elapsed_s)} elapsed",
+        f"about {duration(eta)} left" if eta is not None else "",
+    )
+    lines = [f"  [dim]running[/] {escape(job.describe())}  step {steps}/{job.steps}" for job, steps in board.running()]
+    return Group(head, *lines)
 
 
-def job_progress(console: Console, title: str) -> Callable[[Sequence[TrainingJob]], Callable[[int, int], None]]:
-    """A factory the evaluator calls with its planned jobs; the bar is shown only if there is work."""
+def announcement(board: JobBoard, note: str = "") -> str:
+    """What a batch is about to cost, said before it starts."""
+    estimate = f", about {duration(board.estimate_s)} on this machine" if board.estimate_s is not None else ""
+    return f"{board.title}: {len(board.jobs)} training jobs on {board.workers} workers{estimate}{note}"
 
-    def start(jobs: Sequence[TrainingJob]) -> Callable[[int, int], None]:
-        return _JobBar(console, title, jobs)
+
+class _TerminalBoard(JobBoard):
+    """A board drawn live on the terminal until its batch is over."""
+
+    def __init__(self, console: Console, title: str, jobs: Sequence[TrainingJob], workers: int,
+                 estimate_s: float | None) -> None:  # fmt: skip
+        super().__init__(title, jobs, workers, estimate_s)
+        self.live = Live(board_view(self), console=console, refresh_per_second=4, transient=True)
+        self.live.start()
+
+    def step(self, index: int, steps: int) -> None:
+        super().step(index, steps)
+        self.live.update(board_view(self))
+
+    def finish(self, index: int) -> None:
+        super().finish(index)
+        self.live.update(board_view(self))
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+class _PlainBoard(JobBoard):
+    """A board for a pipe: one plain line per finished job."""
+
+    def __init__(self, console: Console, title: str, jobs: Sequence[TrainingJob], workers: int,
+                 estimate_s: float | None) -> None:  # fmt: skip
+        super().__init__(title, jobs, workers, estimate_s)
+        self.console = console
+
+    def finish(self, index: int) -> None:
+        super().finish(index)
+        self.console.print(self.record(self.jobs[index]), highlight=False, markup=False, soft_wrap=True)
+
+
+def job_progress(
+    console: Console, title: str, workers: int, timer: StepTimer | None = None, note: str = ""
+) -> JobsStarted:
+    """A factory the evaluator calls with each batch's planned jobs: it says what the batch will cost (estimated
+    with ``timer`` when given) and shows its progress until the batch is over: live on a terminal, one line per
+    finished job in a pipe."""
+
+    def start(jobs: Sequence[TrainingJob]) -> JobBoard:
+        kind = _TerminalBoard if console.is_terminal else _PlainBoard
+        board = kind(console, title, jobs, workers, timer.estimate(jobs, workers) if timer else None)
+        console.print(announcement(board, note), highlight=False, markup=False, soft_wrap=True)
+        return board
 
     return start
 

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from asiarch.arch.backbone import LanguageModel, MixerFactory
 from asiarch.bench import metrics
-from asiarch.bench.tasks.base import Task
+from asiarch.bench.tasks.base import Batch, Task
 from asiarch.config import OptimConfig, TaskRunConfig
 from asiarch.ops import kernels
 
@@ -116,6 +116,33 @@ def _curve(losses: list[float], points: int) -> list[tuple[int, float]]:
     ]
 
 
+def batch_loss(model: LanguageModel, batch: Batch, autocast: torch.autocast) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy at the supervised positions, and the loss that is optimised (plus the mixers' aux loss)."""
+    with autocast:
+        logits, targets, aux = metrics.supervised_logits(model, batch)
+        cross_entropy = F.cross_entropy(logits.float(), targets)
+        return cross_entropy, cross_entropy + aux
+
+
+def seconds_per_step(mixer_factory: MixerFactory, task: Task, run: TaskRunConfig, steps: int) -> float:
+    """Wall seconds of one CPU training step of this task run, timed over ``steps`` steps after a warm-up step:
+    what a long wait's estimate is built on. Runs in the calling process, so only for trusted (zoo) mixers."""
+    torch.manual_seed(0)
+    model = LanguageModel(task.vocab_size, run.model.d_model, run.model.n_layers, run.model.mlp_ratio, mixer_factory)
+    optimizer = make_optimizer(model, min(run.train.lrs), run.optim)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=run.train.precision == "bf16")
+    generator = torch.Generator().manual_seed(0)
+    start = 0.0
+    for step in range(steps + 1):
+        if step == 1:
+            start = time.perf_counter()
+        _, loss = batch_loss(model, task.train_batch(run.train.batch_size, generator), autocast)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return (time.perf_counter() - start) / steps
+
+
 def train_and_evaluate(
     mixer_factory: MixerFactory,
     task: Task,
@@ -151,11 +178,7 @@ def train_and_evaluate(
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, steps, lr, run.optim)
-        batch = task.train_batch(run.train.batch_size, generator).to(device)
-        with autocast:
-            logits, targets, aux = metrics.supervised_logits(model, batch)
-            cross_entropy = F.cross_entropy(logits.float(), targets)
-            loss = cross_entropy + aux
+        cross_entropy, loss = batch_loss(model, task.train_batch(run.train.batch_size, generator).to(device), autocast)
         value = float(cross_entropy.detach())  # reported and watched: an auxiliary loss cannot hide a leak
         if not (math.isfinite(value) and math.isfinite(float(loss.detach()))) or value > run.train.divergence_loss:
             diverged = True

@@ -24,13 +24,14 @@ from asiarch.bench.stages import (
 from asiarch.bench.trainer import RunResult
 from asiarch.config import GatesConfig, StageConfig, WatchdogConfig
 from asiarch.execute.job import run_training_job
-from asiarch.execute.local import IndexProgress, LocalExecutor
+from asiarch.execute.local import LocalExecutor
+from asiarch.execute.progress import JobBoard
 from asiarch.execute.watchdog import LossWatchdog, leak_floor
 from asiarch.protocols import JobHandle, JobOutcome
 from asiarch.protocols import ProgressSink as HandleProgress
 
-JobsStarted = Callable[[Sequence[TrainingJob]], IndexProgress]
-"""Given the planned jobs, returns the per-job progress callback (e.g. a progress bar)."""
+JobsStarted = Callable[[Sequence[TrainingJob]], JobBoard]
+"""Given a batch's planned jobs, returns the board that follows them (steps by job index, finished jobs)."""
 
 
 class ReferenceJobError(RuntimeError):
@@ -145,6 +146,8 @@ def _run_round(
                 handles.append(again)
                 waiting.append((index, again, tries + 1))
                 continue
+            if progress is not None:
+                progress.finish(index)
             target = evaluations[requested[outcome.job.candidate]]
             if outcome.result is None or outcome.error is not None:
                 target.failures.append(outcome)
@@ -153,6 +156,8 @@ def _run_round(
     finally:
         for handle in handles:
             executor.cancel(handle, "cancelled: the evaluation was interrupted")
+        if progress is not None:
+            progress.close()
 
 
 @dataclass(frozen=True)
@@ -172,13 +177,13 @@ class WatchPlan:
 
 
 def _watched(
-    executor: LocalExecutor, index: int, job: TrainingJob, progress: IndexProgress | None, watch: WatchPlan | None
+    executor: LocalExecutor, index: int, job: TrainingJob, progress: JobBoard | None, watch: WatchPlan | None
 ) -> HandleProgress:
     watchdog = None if watch is None else LossWatchdog(watch.config, watch.floors.get(job.label))
 
     def on_progress(handle: JobHandle, step: int, loss: float) -> None:
         if progress is not None:
-            progress(index, step)
+            progress.step(index, step)
         reason = None if watchdog is None else watchdog.observe(step, loss)
         if reason is not None:
             executor.cancel(handle, reason)
