@@ -6,6 +6,7 @@ from asiarch.bench.baselines import BaselineCache
 from asiarch.config import ExecutionConfig, SandboxConfig, StageConfig
 from asiarch.execute.evaluate import ReferenceJobError, _whole_seeds, reference_evaluations
 from asiarch.execute.local import LocalExecutor
+from asiarch.execute.progress import reported
 from tests.bench.test_stages import result
 from tests.helpers import tiny_run
 
@@ -30,3 +31,20 @@ def test_a_seed_cut_off_by_the_deadline_is_not_cached_half_done():
     assert _whole_seeds(search + later + half, stage) == search + later
     stage = stage.model_copy(update={"lr_search_seeds": 3, "seeds": 3})
     assert _whole_seeds(search + later, stage) == search, "a search seed is whole only with every lr"
+
+
+def test_each_whole_reference_seed_is_cached_as_soon_as_it_finishes(tmp_path):
+    """A measurement killed after an hour resumes from the seeds it finished, not from nothing."""
+    stage = StageConfig(reference_seeds=3, tasks={"mqar": tiny_run(steps=4)})
+    cache = BaselineCache(tmp_path)
+    cached_when_done = []
+
+    def view(event, **details):
+        if event == "job_done":  # told before the job's own row is kept: the cache holds the seeds before it
+            cached_when_done.append(sorted(r.seed for _, r in cache.load("screen", stage, 1).get("deltanet", [])))
+
+    execution = ExecutionConfig(workers=1)
+    with LocalExecutor(execution) as executor:
+        reference_evaluations(["deltanet"], "screen", stage, executor, cache, reported(view, "refs", execution))
+    assert cached_when_done == [[], [0], [0, 1]]
+    assert sorted(r.seed for _, r in cache.load("screen", stage, 1)["deltanet"]) == [0, 1, 2]

@@ -73,6 +73,7 @@ def evaluate_all(
     retries: int = 0,
     prior: Mapping[str, Sequence[tuple[str, RunResult]]] | None = None,
     recheck: GatesConfig | None = None,
+    on_result: Callable[[dict[str, Evaluation]], None] | None = None,
 ) -> tuple[dict[str, Evaluation], float]:
     """Run every (candidate → seeds) request in one pool so all cores stay busy; returns wall seconds too.
 
@@ -84,7 +85,8 @@ def evaluate_all(
     With ``deadline`` (a ``time.monotonic()`` instant), jobs still running then are cancelled and
     ``OutOfTime`` is raised, so a budget is not overrun by a whole stage. A job whose worker was lost (killed
     from outside, crashed) runs again up to ``retries`` times. With ``recheck``, every candidate file's trained
-    layers go through the trained-layer gates before its job may report (``asiarch.arch.gates.TRAINED_GATES``)."""
+    layers go through the trained-layer gates before its job may report (``asiarch.arch.gates.TRAINED_GATES``).
+    ``on_result`` sees the evaluations each time a job's result comes in (to keep them before the end)."""
     prior = prior or {}
     evaluations = {candidate: Evaluation(candidate) for candidate in requests}
     started = time.perf_counter()
@@ -111,7 +113,7 @@ def evaluate_all(
         ]
         if jobs:
             _run_round(jobs, {located(c): c for c in requests}, evaluations, executor, on_start, watch, deadline,
-                       retries, started)  # fmt: skip
+                       retries, started, on_result)  # fmt: skip
     return evaluations, time.perf_counter() - started
 
 
@@ -125,6 +127,7 @@ def _run_round(
     deadline: float | None,
     retries: int,
     started: float,
+    on_result: Callable[[dict[str, Evaluation]], None] | None = None,
 ) -> None:
     """One pool of jobs; outcomes are added to ``evaluations`` (rows, or failures) as they come back."""
     progress = on_start(jobs) if on_start is not None else None
@@ -153,6 +156,8 @@ def _run_round(
                 target.failures.append(outcome)
             else:
                 target.rows.append((outcome.job.label, RunResult(**outcome.result)))
+                if on_result is not None:
+                    on_result(evaluations)
     finally:
         for handle in handles:
             executor.cancel(handle, "cancelled: the evaluation was interrupted")
@@ -217,6 +222,19 @@ def reference_evaluations(
         if missing:
             requests[ZOO_PREFIX + name] = missing
     if requests:
+        saved = sum(len(rows) for rows in cached.values())
+
+        def keep_whole_seeds(partial: Mapping[str, Evaluation]) -> None:
+            """Save every seed whose jobs have all finished, so a killed measurement resumes from it."""
+            nonlocal saved
+            whole = {name: list(rows) for name, rows in cached.items()}
+            for key, evaluation in partial.items():
+                whole.setdefault(key[len(ZOO_PREFIX) :], []).extend(_whole_seeds(evaluation.rows, protocol))
+            count = sum(len(rows) for rows in whole.values())
+            if count > saved:
+                cache.save(stage_name, stage, executor.threads, whole)
+                saved = count
+
         try:
             fresh, _ = evaluate_all(
                 requests,
@@ -226,11 +244,10 @@ def reference_evaluations(
                 deadline=deadline,
                 retries=retries,
                 prior={ZOO_PREFIX + name: rows for name, rows in cached.items()},
+                on_result=keep_whole_seeds,
             )
         except OutOfTime as out:
-            for key, evaluation in out.partial.items():
-                cached.setdefault(key[len(ZOO_PREFIX) :], []).extend(_whole_seeds(evaluation.rows, protocol))
-            cache.save(stage_name, stage, executor.threads, cached)
+            keep_whole_seeds(out.partial)
             raise
         failed = [outcome for ev in fresh.values() for outcome in ev.failures]
         incomplete = {(outcome.job.candidate, outcome.job.seed) for outcome in failed}
