@@ -91,7 +91,7 @@ def main() -> None:
         stage,
         executor,
         BaselineCache(cfg.cache_dir),
-        job_progress(console, "references"),
+        job_progress(console, "references", executor.workers),
         refresh=not args.use_cache,
     )
     batch_wall = time.perf_counter() - started
@@ -106,7 +106,7 @@ def main() -> None:
         f"CPU per evaluation {statistics.fmean(cpu):.0f} s (min {min(cpu):.0f}, max {max(cpu):.0f})"
     )
     slowest = max(refs, key=lambda name: statistics.fmean(per_seed_costs(refs[name])))
-    _, wall = evaluate_all({ZOO_PREFIX + slowest: [0]}, stage, executor, job_progress(console, slowest))
+    _, wall = evaluate_all({ZOO_PREFIX + slowest: [0]}, stage, executor, job_progress(console, slowest, executor.workers))
     console.print(f"one {args.stage} evaluation alone ({slowest}, the slowest reference): {wall:.0f} s wall")
 
     table, failures = ranking_table(refs, args.seeds)
