@@ -18,6 +18,7 @@ from asiarch.agents.researcher.context import zoo_brief
 from asiarch.budget import covered_seconds
 from asiarch.cli import app
 from asiarch.config import Config, StageConfig
+from asiarch.loop import open_campaign
 from asiarch.store.db import open_store
 from asiarch.store.queries import add_experiment, analyses_of, evaluations_of, find_campaign, get_or_create_campaign
 from asiarch.store.schema import Analysis, Campaign, Evaluation, Experiment, GateAttempt, LedgerEntry, Orchestrator
@@ -261,3 +262,14 @@ def test_bad_run_options_are_one_line_and_write_nothing(tmp_path, option, words)
     result = CliRunner().invoke(app, ["run", "--db", str(tmp_path / "x.db"), *option])
     assert result.exit_code == 2 and words in result.output
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_new_campaign_records_every_knob_of_the_references_it_compares_with(tmp_path):
+    config = tiny_config(tmp_path).model_copy(update={"references": ["deltanet", "gla[short_conv=False]"]})
+    store = open_store(config.store)
+    campaign_id = open_campaign(store, "knobs", config)
+    with store.session() as session:
+        recorded = session.get(Campaign, campaign_id).provenance["references"]
+    assert recorded["deltanet"] == {"output_norm": True, "short_conv": True, "conv_activation": True, "q_scale": True}
+    assert recorded["gla[short_conv=False]"]["short_conv"] is False
+    store.close()

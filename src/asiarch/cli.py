@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import errno
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -18,7 +19,7 @@ from asiarch.agents.discovery import Family, budget_problems, decide
 from asiarch.agents.engineer import Engineer
 from asiarch.agents.fitness import fitness
 from asiarch.arch.source_gates import source_too_large
-from asiarch.arch.zoo import ZOO
+from asiarch.arch.zoo import parse_reference
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import ZOO_PREFIX, TaskSummary, stage_seeds
 from asiarch.bench.tasks import make_task
@@ -102,10 +103,16 @@ def _stage(cfg: Config, name: str) -> StageConfig:
 
 
 def _references(cfg: Config, names: str | None) -> list[str]:
-    chosen = [n.strip() for n in names.split(",") if n.strip()] if names is not None else cfg.references
-    unknown = [n for n in chosen if n not in ZOO]
-    if unknown:
-        fail(f"unknown reference {unknown[0]!r}; choose from: {', '.join(ZOO)}")
+    """Comma-separated references, each a zoo name with knobs set or not (``deltanet[q_scale=False]``)."""
+    listed = re.split(r",(?![^\[]*\])", names) if names is not None else cfg.references  # no split inside [...]
+    chosen = [n.strip() for n in listed if n.strip()]
+    for spec in chosen:
+        try:
+            parse_reference(spec)
+        except KeyError as exc:
+            fail(exc.args[0])
+        except ValueError as exc:
+            fail(str(exc))
     return chosen
 
 

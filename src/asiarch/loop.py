@@ -43,6 +43,7 @@ from asiarch.agents.engineer import Engineer, write_candidate
 from asiarch.agents.novelty import Judge as RepeatJudge
 from asiarch.agents.novelty import NoveltyFilter
 from asiarch.agents.researcher.context import Retriever, build_context, zoo_brief
+from asiarch.arch.zoo import reference_settings
 from asiarch.bench.baselines import BaselineCache
 from asiarch.bench.stages import TaskSummary, stage_seeds, summarise
 from asiarch.bench.tasks.base import TEST
@@ -198,11 +199,12 @@ class Flight:
 
 
 def open_campaign(store: Store, name: str, config: Config) -> int:
-    """The campaign's id; a new one records its config and provenance. Two orchestrators creating the same
-    campaign at once both get the one that was created first."""
+    """The campaign's id; a new one records its config and provenance (with every knob of every reference it
+    compares with). Two orchestrators creating the same campaign at once both get the one created first."""
+    provenance = {**campaign_provenance(), "references": {r: reference_settings(r) for r in config.references}}
     try:
         with store.session() as session:
-            return get_or_create_campaign(session, name, config.model_dump(mode="json"), campaign_provenance()).id
+            return get_or_create_campaign(session, name, config.model_dump(mode="json"), provenance).id
     except IntegrityError:  # the other one committed it between our look and our insert
         with store.session() as session:
             return get_or_create_campaign(session, name).id

@@ -1,10 +1,12 @@
 """Every reference mixer obeys the contract: shape, causality, batch independence, finite gradients."""
 
+import re
+
 import pytest
 import torch
 
 from asiarch.arch.backbone import LanguageModel
-from asiarch.arch.zoo import ZOO, reference
+from asiarch.arch.zoo import ZOO, parse_reference, reference, reference_settings
 from asiarch.arch.zoo.base import SLOW_DECAY_RANGE, IdentityGate, init_slow_decay_bias
 
 NAMES = sorted(ZOO)
@@ -65,3 +67,58 @@ def test_backbone_wraps_any_zoo_mixer():
     hidden, aux = model.hidden_states(torch.randint(0, 50, (2, 9)))
     assert hidden.shape == (2, 9, 32) and aux.item() == 0
     assert model.logits(hidden[0]).shape == (9, 50)
+
+
+def flips() -> list[tuple[str, str]]:
+    """(base, base with one knob flipped) for every knob of every reference. A query scale only shows without the
+    per-head output norm (which undoes any scale of the read-out), so that flip is made from a norm-free base."""
+    pairs = []
+    for name in NAMES:
+        for knob, default in reference_settings(name).items():
+            base = f"{name}[output_norm=False" if knob == "q_scale" else f"{name}["
+            pairs.append((base + "]", f"{base}{',' if base.endswith('False') else ''}{knob}={not default!r}]"))
+    return pairs
+
+
+@pytest.mark.parametrize(("base", "spec"), flips())
+def test_every_knob_setting_is_a_causal_mixer_that_differs_from_the_default(base, spec):
+    x = torch.randn(2, 33, 32, dtype=torch.float64)
+    changed = x.clone()
+    changed[:, 20:] = torch.randn_like(changed[:, 20:])
+    torch.manual_seed(0)
+    tuned = reference(spec)(32, 2).double()
+    assert torch.allclose(tuned(x)[:, :20], tuned(changed)[:, :20], atol=1e-10)
+    torch.manual_seed(0)
+    default = reference(base)(32, 2).double()
+    assert not torch.allclose(tuned(x), default(x)), f"{spec} computes what {base} computes"
+
+
+def test_reference_settings_name_every_knob_with_the_value_a_spec_gives_it():
+    assert reference_settings("deltanet") == {"output_norm": True, "short_conv": True, "conv_activation": True,
+                                              "q_scale": True}  # fmt: skip
+    assert reference_settings("softmax")["output_norm"] is False, "a class's own default, not its parent's"
+    assert reference_settings("gla[q_scale=False, short_conv=False]") == {
+        "output_norm": True, "short_conv": False, "conv_activation": True, "q_scale": False
+    }  # fmt: skip
+    assert reference("deltanet[output_norm=False]")(32, 2).head_norm is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("deltanet[chunk=64]", "reference deltanet has no knob 'chunk'; its knobs: output_norm, short_conv"),
+        ("mamba2[q_scale=False]", "reference mamba2 has no knob 'q_scale'"),
+        ("gla[q_scale=0.5]", "knob q_scale of reference gla cannot be '0.5'; allowed: True, False"),
+        ("retnet[output_norm=False", "must end with ']'"),
+    ],
+)
+def test_a_wrong_knob_is_one_line_naming_what_is_allowed(spec, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_reference(spec)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_knobs_needs_name_a_knob_and_one_of_its_values(name):
+    cls = ZOO[name]
+    for knob, (needed, value) in cls.KNOB_NEEDS.items():
+        assert knob in cls.KNOBS and needed in cls.KNOBS and value in cls.KNOBS[needed]

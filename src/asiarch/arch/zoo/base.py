@@ -12,6 +12,7 @@ down for its initialisation rather than its design.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from einops import rearrange
@@ -95,11 +96,28 @@ class HeadMixer(nn.Module):
 
     Subclasses implement ``mix(q, k, v, x)`` on (B, H, T, Dh) tensors; ``x`` is the layer input
     (B, T, D) for computing data-dependent gates.
+
+    ``KNOBS`` are the design choices that the papers and public implementations of a reference vary, with the
+    values they take; the constructor's defaults are the reference's chosen setting, and
+    ``benchmarks/tune_references.py`` searches the alternatives (see ``asiarch.arch.zoo.reference``).
     """
 
-    output_norm: bool = True
+    KNOBS: ClassVar[dict[str, tuple[object, ...]]] = {
+        "output_norm": (True, False),
+        "short_conv": (True, False),
+        "conv_activation": (True, False),
+    }
+    KNOB_NEEDS: ClassVar[dict[str, tuple[str, object]]] = {"conv_activation": ("short_conv", True)}
+    """A knob that only acts when another knob has a value: the convolution's activation needs the convolution."""
 
-    def __init__(self, d_model: int, num_heads: int, use_short_conv: bool = True) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        output_norm: bool = True,
+        short_conv: bool = True,
+        conv_activation: bool = True,
+    ) -> None:
         super().__init__()
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
@@ -107,8 +125,9 @@ class HeadMixer(nn.Module):
         self.q_proj = nn.Linear(d_model, d_model, bias=False)
         self.k_proj = nn.Linear(d_model, d_model, bias=False)
         self.v_proj = nn.Linear(d_model, d_model, bias=False)
-        self.convs = nn.ModuleList(ShortConv(d_model) for _ in range(3)) if use_short_conv else None
-        self.head_norm = nn.RMSNorm(self.head_dim) if self.output_norm else None
+        convs = (ShortConv(d_model, activation=conv_activation) for _ in range(3))
+        self.convs = nn.ModuleList(convs) if short_conv else None
+        self.head_norm = nn.RMSNorm(self.head_dim) if output_norm else None
         self.o_proj = nn.Linear(d_model, d_model, bias=False)
         self.out_gate: IdentityGate | None = None
 

@@ -13,8 +13,8 @@ from asiarch.ops import gated_delta_rule
 
 
 class GatedDeltaNet(DeltaNet):
-    def __init__(self, d_model: int, num_heads: int) -> None:
-        super().__init__(d_model, num_heads)
+    def __init__(self, d_model: int, num_heads: int, **knobs: bool) -> None:
+        super().__init__(d_model, num_heads, **knobs)
         self.decay = ScalarDecay(d_model, num_heads)
         self.out_gate = IdentityGate(d_model)
 

@@ -18,13 +18,17 @@ GATE_RANK = 8
 
 
 class GatedLinearAttention(HeadMixer):
-    def __init__(self, d_model: int, num_heads: int, gate_rank: int = GATE_RANK) -> None:
-        super().__init__(d_model, num_heads)
-        self.gate_down = nn.Linear(d_model, gate_rank, bias=False)
-        self.gate_up = slow_decay_projection(gate_rank, d_model)
+    KNOBS = {**HeadMixer.KNOBS, "q_scale": (True, False)}
+    KNOB_NEEDS = {**HeadMixer.KNOB_NEEDS, "q_scale": ("output_norm", False)}  # the output norm undoes a scale
+
+    def __init__(self, d_model: int, num_heads: int, q_scale: bool = True, **knobs: bool) -> None:
+        super().__init__(d_model, num_heads, **knobs)
+        self.q_divisor = math.sqrt(self.head_dim) if q_scale else 1.0
+        self.gate_down = nn.Linear(d_model, GATE_RANK, bias=False)
+        self.gate_up = slow_decay_projection(GATE_RANK, d_model)
         self.out_gate = IdentityGate(d_model)
 
     def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         log_gate = -F.softplus(self.gate_up(self.gate_down(x)))
         log_gate = rearrange(log_gate, "b t (h d) -> b h t d", h=self.num_heads)
-        return gated_linear_attention(q / math.sqrt(self.head_dim), k, v, log_gate)
+        return gated_linear_attention(q / self.q_divisor, k, v, log_gate)

@@ -12,7 +12,8 @@ from asiarch.ops import linear_attention
 
 
 class LinearAttentionElu(HeadMixer):
-    output_norm = False
+    def __init__(self, d_model: int, num_heads: int, output_norm: bool = False, **knobs: bool) -> None:
+        super().__init__(d_model, num_heads, output_norm=output_norm, **knobs)
 
     def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return linear_attention(F.elu(q) + 1, F.elu(k) + 1, v, normalize=True)

@@ -12,8 +12,8 @@ from asiarch.ops import scalar_decay_attention
 
 
 class Mamba2(HeadMixer):
-    def __init__(self, d_model: int, num_heads: int) -> None:
-        super().__init__(d_model, num_heads)
+    def __init__(self, d_model: int, num_heads: int, **knobs: bool) -> None:
+        super().__init__(d_model, num_heads, **knobs)
         self.decay = ScalarDecay(d_model, num_heads)
         self.skip = nn.Parameter(torch.ones(num_heads, 1, 1))
         self.out_gate = IdentityGate(d_model)

@@ -14,8 +14,8 @@ RETNET_BASE_EXPONENT = 5.0
 
 
 class Retention(HeadMixer):
-    def __init__(self, d_model: int, num_heads: int) -> None:
-        super().__init__(d_model, num_heads)
+    def __init__(self, d_model: int, num_heads: int, **knobs: bool) -> None:
+        super().__init__(d_model, num_heads, **knobs)
         exponents = -RETNET_BASE_EXPONENT - torch.arange(num_heads, dtype=torch.float32)
         self.register_buffer("log_decay", torch.log1p(-torch.pow(2.0, exponents)).view(1, num_heads, 1))
 
