@@ -8,11 +8,16 @@ Kendall's τ-b between the two rankings with a bootstrap 95% interval over the i
 
     python benchmarks/stage_agreement.py --store asiarch.db --campaign default [--limit 8] [--steps-scale 1.0]
                                          [--seeds N] [--reference-seeds N] [--cache-dir DIR] [--rows FILE]
+                                         [--screen-set stages.screen.KEY=VALUE ...]
 
 Target: τ ≥ 0.6. ``--steps-scale`` shortens every confirm task's training (the printout says so); the screen is
-always the configured one; ``--seeds`` cuts confirm's seeds for candidates and references alike. Confirm runs
+the configured one unless ``--screen-set`` changes it; ``--seeds`` cuts confirm's seeds for candidates and references alike. Confirm runs
 of the candidates are not stored in the campaign; ``--rows FILE`` keeps them in a JSON file (read instead of
 training again when it holds every chosen candidate at the same confirm settings), so the analysis can be re-run.
+
+``--screen-set`` tries another screen against the same confirm runs (with ``--rows``, confirm is trained once):
+the references and the candidates are trained at the changed screen, so screens can be compared by τ at the cost
+of screening alone.
 
 Below the headline τ, a diagnosis: each screen task's z against confirm fitness, screen fitness against each
 confirm task's z, and, for a task both stages have, its screen z against its confirm z — which part of the
@@ -122,9 +127,16 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None, help="Baseline cache (default: the config's).")
     parser.add_argument("--rows", type=Path, default=None, help="JSON file keeping the candidates' confirm runs.")
+    parser.add_argument("--screen-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Try another screen (e.g. stages.screen.tasks.lm.model.d_model=128): candidates and "
+                        "references are trained at it instead of read from the campaign.")  # fmt: skip
     args = parser.parse_args()
 
-    config = shortened(load_config(args.config), args.steps_scale, args.seeds, args.reference_seeds, args.cache_dir)
+    unknown = [o for o in args.screen_set if not o.startswith(f"stages.{SCREEN}.")]
+    if unknown:
+        parser.error(f"--screen-set changes the screen only: {unknown[0]} does not start with stages.{SCREEN}.")
+    base = load_config(args.config, args.screen_set)
+    config = shortened(base, args.steps_scale, args.seeds, args.reference_seeds, args.cache_dir)
     screen, confirm = config.stage(SCREEN), config.stage(CONFIRM)
     store = open_store(args.store)
     with store.session() as session:
@@ -142,6 +154,11 @@ def main() -> None:
         refs_confirm = reference_evaluations(config.references, CONFIRM, confirm, executor, cache)
         paths = {name: str(write_candidate(Proposal(name, "", code), directory)) for name, code in codes.items()}
         found = confirm_rows(paths, confirm, executor, args.rows)
+        if args.screen_set:
+            print(f"screen changed: {', '.join(args.screen_set)}")
+            again, _ = evaluate_all({path: stage_seeds(screen, screen.seeds) for path in paths.values()}, screen,
+                                    executor)  # fmt: skip
+            screened = {name: again[path].tasks for name, path in paths.items()}
     screen_refs = {n: e.tasks for n, e in refs_screen.items()}
     confirm_refs = {n: e.tasks for n, e in refs_confirm.items()}
     items = [(f"zoo:{n}", screen_refs[n], confirm_refs[n]) for n in config.references]
