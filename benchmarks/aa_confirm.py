@@ -4,7 +4,7 @@ Under the null a candidate that *is* a reference must never be called a discover
 own grammar code with one extra random draw before its parameters are built: the same layer with the same
 initial distribution, initialised from other random numbers, so it is not the reference's run replayed seed for
 seed (an exact copy would give identical numbers and test nothing). Every copy is put through
-``asiarch.loop.advance`` — the campaign's own confirm step: the references measured at confirm, the looks, the
+``asiarch.promotion.advance`` — the campaign's own confirm step: the references measured at confirm, the looks, the
 futility and efficacy rules, the family of the campaign's stored config — and its stored verdict is printed.
 
     python benchmarks/aa_confirm.py [--copies deltanet,gated_deltanet] [--rivals deltanet,gated_deltanet,mamba2]
@@ -28,7 +28,9 @@ from asiarch.agents.engineer import Engineer
 from asiarch.agents.researcher.context import zoo_brief
 from asiarch.config import Config, load_config
 from asiarch.execute.local import LocalExecutor
-from asiarch.loop import CONFIRM, Flight, advance, open_campaign
+from asiarch.flights import CONFIRM, Flight
+from asiarch.loop import open_campaign
+from asiarch.promotion import advance
 from asiarch.store.db import open_store
 from asiarch.store.queries import add_experiment, analyses_of, find_campaign
 from asiarch.store.schema import Experiment

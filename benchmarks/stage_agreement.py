@@ -42,7 +42,7 @@ from asiarch.bench.trainer import RunResult
 from asiarch.config import Config, StageConfig, load_config
 from asiarch.execute.evaluate import Evaluation, evaluate_all, reference_evaluations
 from asiarch.execute.local import LocalExecutor
-from asiarch.loop import stored_tasks
+from asiarch.flights import stored_tasks
 from asiarch.protocols import Proposal
 from asiarch.stats import kendall_tau
 from asiarch.store.db import open_store

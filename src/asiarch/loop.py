@@ -1,6 +1,7 @@
 """The campaign: sample → propose → novelty → gates + repair → screen → analyse → promote → confirm (→ scale) → store.
 
-`run_campaign` is the whole loop in one function; each step it calls is a small function below it.
+`run_campaign` is the whole loop in one function; each step it calls is a small function below it, or in
+``asiarch.flights`` (training a batch of experiments at a stage) and ``asiarch.promotion`` (confirm and scale).
 Every step commits what it learned before the next one starts (one transaction each), so a campaign
 killed at any point — Ctrl-C, `asiarch stop`, or `kill -9` — loses nothing: on the next
 `asiarch run --campaign NAME` the experiments that were in flight are picked up where their last
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,59 +28,47 @@ from sqlalchemy.orm import Session
 
 from asiarch.agents.analyst import (
     Analyst,
-    Family,
     Judge,
     Relative,
     campaign_rules,
-    decide,
     fitness,
     record_analysis,
     summarise_edit,
     update_insights,
 )
 from asiarch.agents.discovery import budget_problems
-from asiarch.agents.engineer import Engineer, write_candidate
+from asiarch.agents.engineer import Engineer
 from asiarch.agents.novelty import Judge as RepeatJudge
 from asiarch.agents.novelty import NoveltyFilter
 from asiarch.agents.researcher.context import Retriever, build_context, zoo_brief
 from asiarch.arch.zoo import reference_settings
-from asiarch.bench.baselines import BaselineCache
-from asiarch.bench.stages import TaskSummary, stage_seeds, summarise
-from asiarch.bench.tasks.base import TEST
-from asiarch.bench.trainer import RunResult
 from asiarch.budget import (
     budget_exhausted,
     check_deadline,
     proposals_made,
     record_batch,
     record_compute,
-    record_runs,
     wall_clock_deadline,
 )
-from asiarch.config import Config, StageConfig
+from asiarch.config import Config
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
-from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
-from asiarch.execute.gate_job import gates_for
-from asiarch.execute.progress import reported
-from asiarch.execute.watchdog import LEAK_STOP
+from asiarch.execute.evaluate import OutOfTime
+from asiarch.flights import CONFIRM, SCALE, SCREEN, Flight, View, reference_results, silent, stored_tasks, train
+from asiarch.promotion import advance, awaits_stage
 from asiarch.protocols import Credit, Executor, Proposal, Researcher
 from asiarch.store.claims import Heartbeat, claim, join_campaign, leave_campaign, lock_campaign
 from asiarch.store.db import Store
 from asiarch.store.provenance import campaign_provenance
 from asiarch.store.queries import (
-    add_evaluation_rows,
     add_experiment,
-    analyses_of,
     code_hash,
     edit_credit,
     get_or_create_campaign,
     sample_parents,
     siblings,
-    stored_runs,
 )
 from asiarch.store.schema import Campaign, Experiment, GateAttempt
 
-SCREEN, CONFIRM, SCALE = "screen", "confirm", "scale"
 IN_FLIGHT = ("proposing", "proposed", "trained", "promoted", "discovery")
 """Statuses an unfinished experiment can have (promoted and discovery ones only while a stage awaits them)."""
 
@@ -97,17 +85,6 @@ class CampaignSummary:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
-View = Callable[..., None]
-"""Called as ``view(event, **details)`` at every step, for a live display. Events: references, paused, proposed,
-rejected, failed, gated, training, trained, analysed, confirmed, batch, finished (details: id, name, reason,
-fitness, …); and for every batch of training jobs, jobs, job_step, job_done and jobs_over (details: board, the
-``execute.progress.JobBoard``; job)."""
-
-
-def _silent(event: str, **details: object) -> None:
-    """The default view: say nothing."""
-
-
 def run_campaign(
     config: Config,
     store: Store,
@@ -116,7 +93,7 @@ def run_campaign(
     executor: Executor,
     *,
     retrieve: Retriever | None = None,
-    view: View = _silent,
+    view: View = silent,
     fitness_judge: Judge | None = None,
     repeat_judge: RepeatJudge | None = None,
 ) -> CampaignSummary:
@@ -186,16 +163,6 @@ def run_campaign(
     summary.by_status = status_totals(store, campaign_id)
     view("finished", summary=summary)
     return summary
-
-
-@dataclass
-class Flight:
-    """An experiment in flight: its row id and what the loop knows about it between steps."""
-
-    id: int
-    status: str
-    path: Path | None = None
-    tasks: dict[str, TaskSummary] = field(default_factory=dict)
 
 
 def open_campaign(store: Store, name: str, config: Config) -> int:
@@ -401,92 +368,6 @@ def gate(
         return True
 
 
-def reference_results(
-    config: Config,
-    stage: str,
-    executor: Executor,
-    names: list[str] | None = None,
-    deadline: float | None = None,
-    view: View = _silent,
-) -> dict[str, StageEvaluation]:
-    """The references' results at a stage (all configured ones unless ``names``), computed once per machine and
-    cached; a measurement is announced with its estimate and followed on ``view``."""
-    chosen = list(config.references) if names is None else names
-    progress = reported(view, f"measuring the references at {stage}", config.execution)
-    return reference_evaluations(chosen, stage, config.stage(stage), executor, BaselineCache(config.cache_dir),
-                                 progress, deadline=deadline, retries=config.execution.reference_retries)
-
-
-def train(
-    store: Store,
-    config: Config,
-    executor: Executor,
-    flights: list[Flight],
-    stage: str,
-    references: dict[str, StageEvaluation],
-    view: View,
-    deadline: float | None = None,
-    seeds: Sequence[int] | None = None,
-    prior: Sequence[tuple[str, RunResult]] = (),
-    watch_leaks: bool = True,
-) -> float:
-    """Train every flight at ``stage`` in one pool of jobs; record results (or the failure) per experiment.
-
-    ``seeds`` defaults to the stage's candidate seeds; ``prior`` holds a flight's earlier runs at the stage (a
-    sequential stage's earlier looks), which fix its learning rates. Past the ``deadline`` the jobs are
-    cancelled and the flights keep their status, to be trained again on resume; the compute of the runs that
-    did finish is still charged to the ledger. ``watch_leaks=False`` trains without the watchdog's leak floor
-    (divergence is still watched): for a layer whose leak stop the gates have re-checked."""
-    if not flights:
-        return 0.0
-    stage_config = config.stage(stage)
-    watch = WatchPlan.from_references(config.execution.watchdog, references)
-    if not watch_leaks:
-        watch = WatchPlan(watch.config, {label: None for label in watch.floors})
-    chosen = list(seeds) if seeds is not None else stage_seeds(stage_config, stage_config.seeds)
-    requests = {str(f.path): chosen for f in flights}
-    view("training", stage=stage, ids=[f.id for f in flights])
-    try:
-        found, wall = evaluate_all(requests, stage_config, executor, reported(view, f"training at {stage}", config.execution),
-                                   watch=watch, deadline=deadline,
-                                   prior={str(f.path): list(prior) for f in flights}, recheck=gates_for(config))
-    except OutOfTime as out:
-        with store.session() as session:
-            for flight in flights:
-                record_runs(session, campaign_of(session, flight), flight.id, stage, out.partial[str(flight.path)].rows)
-        raise
-    for flight in flights:
-        evaluation = found[str(flight.path)]
-        with store.session() as session:
-            row = session.get(Experiment, flight.id)
-            record_runs(session, row.campaign_id, row.id, stage, evaluation.rows)
-            if evaluation.failures or not evaluation.rows:
-                failure = evaluation.failures[0] if evaluation.failures else None
-                row.status, row.failure_gate = "failed", "training"
-                row.failure_reason = failure.error if failure else "no training run finished"
-                flight.status = "failed"
-                view("failed", id=row.id, name=row.name, reason=row.failure_reason)
-                continue
-            flight.tasks = evaluation.tasks
-            best = [(label, result) for label, summary in flight.tasks.items() for result in summary.per_seed.values()]
-            add_evaluation_rows(session, row.id, stage, best)
-            row.parameters = next(iter(evaluation.rows))[1].mixer_parameters
-            row.stage_reached = stage
-            if stage == SCREEN:
-                row.status = flight.status = "trained"
-            view("trained", id=row.id, name=row.name, stage=stage)
-    return wall
-
-
-def campaign_of(session: Session, flight: Flight) -> int:
-    return session.get(Experiment, flight.id).campaign_id
-
-
-def stored_tasks(session: Session, experiment_id: int, stage: str) -> dict[str, TaskSummary]:
-    """Task summaries rebuilt from an experiment's evaluation rows (for relatives and resumed experiments)."""
-    return summarise(stored_runs(session, experiment_id, stage))
-
-
 def _relative(session: Session, key: object, stage: str, config: Config,
               references: dict[str, StageEvaluation]) -> Relative | None:
     if isinstance(key, str) and key.startswith("zoo:"):
@@ -550,109 +431,3 @@ def analyse(
         promote = not over_budget and count < declared and analyst.should_promote(result, SCREEN, count)
         row.status = flight.status = "promoted" if promote else "analysed"
         view("analysed", id=row.id, name=row.name, fitness=result.fitness, promoted=promote)
-
-
-def advance(
-    store: Store,
-    config: Config,
-    executor: Executor,
-    engineer: Engineer,
-    analyst: Analyst,
-    flight: Flight,
-    stage: str,
-    directory: Path,
-    view: View,
-    deadline: float | None = None,
-) -> float:
-    """A promoted experiment at the confirm stage, or a discovery at the scale stage (the GPU preset's bigger
-    models): fresh seeds and data, every rival reference measured there, and the sequential discovery test of
-    ``agents.discovery`` after each look, stopping as soon as the answer is clear. Returns the seconds spent
-    training, the rivals' runs included. A run the watchdog stops for a suspected leak is not believed blindly
-    here (a layer that genuinely halves a rival's loss would look like one): the gates re-check the layer at
-    every width the stage trains at, and if it passes the look is trained again without the leak floor.
-
-    Past the ``deadline`` the experiment keeps its status without an analysis at ``stage``: in flight, so a
-    resumed campaign goes on from the runs it has stored."""
-    check_deadline(deadline)
-    began = time.monotonic()
-    rivals = [name for name in config.analyst.rivals if name in config.references]
-    references = reference_results(config, stage, executor, rivals, deadline, view)
-    wall = time.monotonic() - began  # the rivals' runs at this stage (the first time only, then cached) are training
-    stage_config = config.stage(stage)
-    with store.session() as session:
-        row = session.get(Experiment, flight.id)
-        proposal = Proposal(row.name, row.motivation, row.code, spec=row.spec)
-        family = Family.of(campaign_rules(row.campaign))
-        runs = stored_runs(session, row.id, stage)
-    if flight.path is None:
-        flight.path = write_candidate(proposal, directory)
-    ref_tasks = {name: e.tasks for name, e in references.items()}
-    watch_leaks = True
-    for look, count in enumerate(stage_config.look_counts()):
-        have = {result.seed for _, result in runs}
-        missing = [seed for seed in stage_seeds(stage_config, count) if seed not in have]
-        if missing:
-            status = flight.status
-            wall += train(store, config, executor, [flight], stage, references, view, deadline, missing, runs,
-                          watch_leaks)  # fmt: skip
-            if flight.status == "failed" and watch_leaks and leak_stop_cleared(store, engineer, flight, stage_config,
-                                                                                status):  # fmt: skip
-                watch_leaks = False
-                wall += train(store, config, executor, [flight], stage, references, view, deadline, missing, runs,
-                              watch_leaks)  # fmt: skip
-            if flight.status == "failed":
-                return wall
-            with store.session() as session:
-                runs = stored_runs(session, flight.id, stage)
-        verdict = decide(summarise(runs), ref_tasks, stage_config, config.analyst, family, look,
-                         config.gates.parameter_tolerance)  # fmt: skip
-        if verdict.stopped:
-            break
-    flight.tasks = summarise(runs)
-    with store.session() as session:
-        row = session.get(Experiment, flight.id)
-        result = analyst.analyse(stage_name=stage, candidate=flight.tasks, references=ref_tasks, parent=None,
-                                 siblings=[], edit=summarise_edit("", None, row.code, row.spec, row.operator),
-                                 retrieve=None, name=row.name, code=row.code, split=TEST)  # fmt: skip
-        result.significance.update(asdict(verdict))
-        result.text += f" Discovery test: {verdict.reason}."
-        record_analysis(session, row, stage, result)
-        if stage == CONFIRM and verdict.is_discovery:
-            row.status = flight.status = "discovery"
-        view("confirmed", id=row.id, name=row.name, stage=stage, fitness=result.fitness,
-             discovery=verdict.is_discovery, p=verdict.p_corrected)
-    return wall
-
-
-def leak_stop_cleared(store: Store, engineer: Engineer, flight: Flight, stage: StageConfig, status: str) -> bool:
-    """After a watchdog leak stop past the screen: gate the layer at each of the stage's widths. When every gate
-    passes, the experiment returns to ``status`` with the stop and the re-check recorded in its decision (True);
-    otherwise it stays failed and its reason names the gate that confirmed the leak (False)."""
-    with store.session() as session:
-        row = session.get(Experiment, flight.id)
-        stop = row.failure_reason or ""
-        if row.failure_gate != "training" or LEAK_STOP not in stop:
-            return False
-    widths = sorted({(run.model.d_model, run.model.num_heads) for run in stage.tasks.values()})
-    for width in widths:
-        verdict = engineer.check(flight.path, width)[-1]
-        if not verdict.passed:
-            with store.session() as session:
-                row = session.get(Experiment, flight.id)
-                row.failure_reason = f"{stop}; the {verdict.gate} gate at width {width[0]} agrees: {verdict.reason}"
-            return False
-    with store.session() as session:
-        row = session.get(Experiment, flight.id)
-        row.status = flight.status = status
-        row.failure_gate = row.failure_reason = None
-        row.decision = {**row.decision, "leak_stop_rechecked": {"stop": stop, "widths": [w for w, _ in widths]}}
-    return True
-
-
-def awaits_stage(session: Session, row: Experiment, config: Config) -> bool:
-    """Is this experiment waiting for its confirm stage (promoted) or, where the config has one, its scale stage
-    (a discovery)? Such an experiment is still in flight."""
-    stage = {"promoted": CONFIRM, "discovery": SCALE}.get(row.status)
-    if stage is None or stage not in config.stages:
-        return False
-    return not any(a.stage == stage for a in analyses_of(session, row.id))
