@@ -6,7 +6,7 @@ scale): the references a stage compares with, the training of the flights, and w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,20 +20,13 @@ from asiarch.config import Config
 from asiarch.execute.evaluate import Evaluation as StageEvaluation
 from asiarch.execute.evaluate import OutOfTime, WatchPlan, evaluate_all, reference_evaluations
 from asiarch.execute.gate_job import gates_for
-from asiarch.execute.progress import reported
+from asiarch.execute.progress import View, reported
 from asiarch.protocols import Executor
 from asiarch.store.db import Store
 from asiarch.store.queries import add_evaluation_rows, stored_runs
 from asiarch.store.schema import Experiment
 
 SCREEN, CONFIRM, SCALE = "screen", "confirm", "scale"
-
-
-View = Callable[..., None]
-"""Called as ``view(event, **details)`` at every step, for a live display. Events: references, paused, proposed,
-rejected, failed, gated, training, trained, analysed, confirmed, batch, finished (details: id, name, reason,
-fitness, …); and for every batch of training jobs, jobs, job_step, job_done and jobs_over (details: board, the
-``execute.progress.JobBoard``; job)."""
 
 
 def silent(event: str, **details: object) -> None:

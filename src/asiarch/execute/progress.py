@@ -30,6 +30,10 @@ JOB_OVERHEAD_S = 3.0
 """Seconds a job spends outside its training steps (process start, imports, scoring the held-out splits)."""
 
 View = Callable[..., None]
+"""Called as ``view(event, **details)`` at every step, for a live display. Events: references, paused, proposed,
+rejected, failed, gated, training, trained, analysed, confirmed, batch, finished (details: id, name, reason,
+fitness, …); and for every batch of training jobs, jobs, job_step, job_done and jobs_over (details: board, the
+:class:`JobBoard`; job)."""
 
 
 class JobBoard:
@@ -50,21 +54,21 @@ class JobBoard:
         self.clock = clock
         self.started = clock()
         self.steps = [0] * len(self.jobs)
-        self.finished_at: dict[int, float] = {}
+        self.finished: set[int] = set()
 
     def step(self, index: int, steps: int) -> None:
         self.steps[index] = steps
 
     def finish(self, index: int) -> None:
         """A job's outcome arrived (a result, a failure or a cancellation): all of its steps count as done."""
-        self.finished_at.setdefault(index, self.clock())
+        self.finished.add(index)
 
     def close(self) -> None:
         """The batch is over, finished or interrupted: a display lets go of the terminal."""
 
     @property
     def done(self) -> int:
-        return len(self.finished_at)
+        return len(self.finished)
 
     @property
     def complete(self) -> bool:
@@ -76,11 +80,11 @@ class JobBoard:
 
     @property
     def steps_done(self) -> int:
-        return sum(job.steps if i in self.finished_at else self.steps[i] for i, job in enumerate(self.jobs))
+        return sum(job.steps if i in self.finished else self.steps[i] for i, job in enumerate(self.jobs))
 
     def running(self) -> list[tuple[TrainingJob, int]]:
         """Jobs that have reported a step and not finished, with their steps so far."""
-        return [(job, self.steps[i]) for i, job in enumerate(self.jobs) if self.steps[i] and i not in self.finished_at]
+        return [(job, self.steps[i]) for i, job in enumerate(self.jobs) if self.steps[i] and i not in self.finished]
 
     @property
     def elapsed_s(self) -> float:
